@@ -1,0 +1,72 @@
+"""The default engine: DuckDB in-process, in memory or on a database file opened read-only."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import duckdb
+
+from crmetrics.errors import ConnectionFailed, ExecutionError
+from crmetrics.result import Result
+
+
+def parse_duckdb_url(url: str | None) -> str:
+    """`duckdb:///path/file.duckdb` -> the path; `duckdb://`, `duckdb:///:memory:` or None -> ':memory:'."""
+    if not url:
+        return ":memory:"
+    if not url.startswith("duckdb://"):
+        raise ConnectionFailed(f"not a DuckDB URL: {url!r}")
+    path = url.removeprefix("duckdb://")
+    if path in ("", "/", "/:memory:", ":memory:"):
+        return ":memory:"
+    return path[1:] if path.startswith("/") and not path.startswith("//") and _looks_relative(path) else path
+
+
+def _looks_relative(path: str) -> bool:
+    """`duckdb:///acme.duckdb` names acme.duckdb in the working folder (SQLAlchemy's convention for 3 slashes)."""
+    return "/" not in path[1:]
+
+
+class DuckDBEngine:
+    """Runs SQL on one DuckDB database; each thread gets its own cursor, so a project can be queried concurrently."""
+
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        database: str = ":memory:",
+        read_only: bool | None = None,
+        config: dict[str, Any] | None = None,
+        connection: Any = None,
+    ) -> None:
+        if connection is not None:
+            self.connection = connection
+        else:
+            read_only = database != ":memory:" if read_only is None else read_only
+            try:
+                self.connection = duckdb.connect(database, read_only=read_only, config=config or {})
+            except duckdb.Error as error:
+                raise ConnectionFailed(f"cannot open DuckDB database {database!r}: {error}") from None
+        self.database = database
+        self._local = threading.local()
+
+    @classmethod
+    def from_url(cls, url: str | None, config: dict[str, Any] | None = None) -> DuckDBEngine:
+        return cls(parse_duckdb_url(url), config=config)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self.connection.cursor()
+        return cursor
+
+    def execute(self, sql: str, columns: list[str]) -> Result:
+        try:
+            rows = self.cursor().execute(sql).fetchall()
+        except duckdb.Error as error:
+            raise ExecutionError(f"DuckDB could not run the query: {error}") from None
+        return Result(columns, rows, sql)
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,148 @@
+"""The resolved semantic model: small frozen dataclasses, built once by the DSL loader and shared read-only.
+
+Expressions are sqlglot trees parsed at load time; the compiler copies them before changing anything, so one model
+can be compiled from many threads at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from crmetrics.errors import Location
+
+if TYPE_CHECKING:
+    from crmetrics.model.graph import Paths
+
+ADDITIVE = frozenset({"sum", "count"})
+COUNTING = frozenset({"count", "count_distinct"})
+
+
+@dataclass(frozen=True)
+class Dimension:
+    entity: str
+    name: str
+    expr: exp.Expression | None  # over the entity's own columns; None for a measure-based dimension
+    type: str = "categorical"
+    grain: str = "day"
+    measure: str | None = None  # "entity.measure" for a measure-based dimension
+    label: str = ""
+    description: str = ""
+    location: Location | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.entity}.{self.name}"
+
+    @property
+    def is_time(self) -> bool:
+        return self.type == "time"
+
+
+@dataclass(frozen=True)
+class Measure:
+    entity: str
+    name: str
+    agg: str
+    expr: exp.Expression | None  # None: COUNT(*)
+    percentile: float | None = None
+    filter: exp.Expression | None = None  # over dimension references
+    label: str = ""
+    description: str = ""
+    location: Location | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.entity}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Join:
+    source: str
+    target: str
+    on: str  # column of `source` holding the key of `target`
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    source: exp.Expression  # a Table, a Subquery or a table function, not yet aliased
+    key: str | None
+    time: str | None  # name of the default time dimension
+    joins: dict[str, Join] = field(default_factory=dict)
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
+    measures: dict[str, Measure] = field(default_factory=dict)
+    label: str = ""
+    description: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: str  # "simple", "ratio" or "derived"
+    measure: str | None = None
+    filter: exp.Expression | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    expr: exp.Expression | None = None  # derived: Columns name metrics or measures
+    format: str = "number"
+    label: str = ""
+    description: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    entity: str
+    where: exp.Expression
+    label: str = ""
+    description: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str
+    method: str
+    params: dict[str, Any]
+    description: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class SemanticModel:
+    """Everything a project declares, resolved and checked."""
+
+    name: str
+    root: str  # folder of the project file; relative paths are resolved against it
+    connection: str | None
+    dialect: str
+    entities: dict[str, Entity]
+    metrics: dict[str, Metric]
+    segments: dict[str, Segment]
+    analyses: dict[str, Analysis]
+    row_filters: dict[str, exp.Expression]
+    reports: dict[str, Any]
+    settings: dict[str, Any]
+    files: tuple[str, ...]
+    paths: dict[str, Paths]
+    description: str = ""
+
+    def dimension(self, entity: str, name: str) -> Dimension | None:
+        ent = self.entities.get(entity)
+        return ent.dimensions.get(name) if ent else None
+
+    def measure(self, ref: str) -> Measure | None:
+        entity, _, name = ref.partition(".")
+        ent = self.entities.get(entity)
+        return ent.measures.get(name) if ent else None
+
+    def dimension_refs(self) -> list[str]:
+        return [d.ref for e in self.entities.values() for d in e.dimensions.values()]
+
+    def measure_refs(self) -> list[str]:
+        return [m.ref for e in self.entities.values() for m in e.measures.values()]
