@@ -13,6 +13,7 @@ from crmetrics.dsl.loader import load_raw
 from crmetrics.engines.base import Engine
 from crmetrics.errors import ConfigError, ConnectionFailed
 from crmetrics.model.types import SemanticModel
+from crmetrics.plugins import Registry, get_plugin_manager
 from crmetrics.result import Result
 
 
@@ -38,6 +39,7 @@ class Project:
         self.model = model
         self._connection = connection
         self._engines: dict[str, Engine] = {}
+        self._registry: Registry | None = None
         self._lock = threading.Lock()
 
     @property
@@ -77,16 +79,42 @@ class Project:
         sql = render(compile_select(self.model, query), engine.dialect)
         return engine.execute(sql, query.columns)
 
+    @property
+    def plugins(self) -> Registry:
+        """What the built-in and installed plugins registered (loaded on first use, once per project)."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = get_plugin_manager(strict=self.model.settings.get("strict_plugins"))[1]
+            return self._registry
+
     def engine(self, connection: Any = None) -> Engine:
-        """The engine for `connection` (a URL or an Engine), else the project's connection; opened once."""
+        """The engine for `connection` (URL, Engine or driver connection), else the project's; opened once per URL."""
         target = connection if connection is not None else self._connection or self.model.connection
         if target is not None and not isinstance(target, str):
-            return target
-        key = target or ""
+            return target if isinstance(target, Engine) else self._wrap(target)
+        key = target or "duckdb://"
         with self._lock:
-            if key not in self._engines:
-                self._engines[key] = open_engine(target, self.model.root, self.model.settings)
-            return self._engines[key]
+            engine = self._engines.get(key)
+        if engine is None:
+            engine = self._open(key)
+            with self._lock:
+                engine = self._engines.setdefault(key, engine)
+        return engine
+
+    def _open(self, url: str) -> Engine:
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        backends = self.plugins.of("backend").values()
+        for backend in backends:
+            if scheme in backend.schemes:
+                return backend.open(url, self.model.root, self.model.settings)
+        known = sorted({s for b in backends for s in b.schemes})
+        raise ConnectionFailed(f"no backend for connection {url!r}; installed backends open: {', '.join(known)}")
+
+    def _wrap(self, connection: Any) -> Engine:
+        for backend in self.plugins.of("backend").values():
+            if backend.wraps is not None and (engine := backend.wraps(connection)) is not None:
+                return engine
+        raise ConnectionFailed(f"no backend recognises a {type(connection).__module__}.{type(connection).__name__}")
 
     def close(self) -> None:
         """Close the connections this project opened."""
@@ -94,16 +122,3 @@ class Project:
             for engine in self._engines.values():
                 engine.close()
             self._engines.clear()
-
-
-def open_engine(url: str | None, root: str = ".", settings: Mapping[str, Any] | None = None) -> Engine:
-    """Open a database from a URL; relative DuckDB paths are resolved against the project folder."""
-    from crmetrics.engines.duckdb import DuckDBEngine, parse_duckdb_url
-
-    if url is None or url.startswith("duckdb:"):
-        path = parse_duckdb_url(url)
-        if path != ":memory:" and not os.path.isabs(path):
-            path = os.path.join(root, path)
-        config = {k: str(v) for k, v in (settings or {}).items() if k in ("threads", "memory_limit")}
-        return DuckDBEngine(path, config=config)
-    raise ConnectionFailed(f"no engine for connection {url!r}; supported: duckdb:///path")

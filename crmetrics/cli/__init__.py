@@ -1,0 +1,61 @@
+"""The `crmetrics` command. Each subcommand lives in its own module with `register(subparsers)`.
+
+Exit codes: 0 success, 2 a user error (a one-paragraph message, never a traceback), 1 a crmetrics bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from crmetrics.errors import CrmetricsError
+
+COMMANDS = ("validate", "listing", "compile_query")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors reported as exit code 2 like every other user error (as argparse does)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"crmetrics: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="crmetrics", description="A CRM metrics layer: KPIs, segments and analyses in YAML.")
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"crmetrics.cli.{name}").register(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from crmetrics import __version__
+
+    return f"crmetrics {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except CrmetricsError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    raise SystemExit(main())

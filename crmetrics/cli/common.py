@@ -1,0 +1,105 @@
+"""Options and output shared by the commands: --project, --connection, --context, --format, row limits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from crmetrics.errors import QueryError
+from crmetrics.result import Result, plain
+
+DEFAULT_ROW_LIMIT = 1000
+
+
+def add_project_options(parser: argparse.ArgumentParser, data: bool = True) -> None:
+    """--project everywhere; --connection and --context for commands that read data."""
+    parser.add_argument("--project", "-p", default="crmetrics.yml", help="project file (default: crmetrics.yml)")
+    if data:
+        parser.add_argument("--connection", help="database URL, overrides the project's `connection`")
+        parser.add_argument(
+            "--context",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a context variable for row-level security (repeatable)",
+        )
+
+
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--metric", action="append", default=[], dest="metrics", help="a metric (repeatable)")
+    parser.add_argument("--by", action="append", default=[], help="entity.dimension[:grain] or metric_time:grain")
+    parser.add_argument("--where", help="a filter over dimension references")
+    parser.add_argument("--segment", action="append", default=[], dest="segments", help="a segment (repeatable)")
+    parser.add_argument("--order-by", action="append", default=[], help="a metric or reference; -name descends")
+    parser.add_argument("--limit", type=int, help="at most this many rows")
+
+
+def load_project(args: argparse.Namespace) -> Any:
+    import crmetrics
+
+    return crmetrics.load(args.project)
+
+
+def parse_context(pairs: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs; integers and decimals become numbers, so they bind as typed literals."""
+    context: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise QueryError(f"--context needs NAME=VALUE, got {pair!r}")
+        context[name.strip()] = _typed(value)
+    return context
+
+
+def _typed(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def print_result(result: Result, fmt: str, row_limit: int | None = None) -> None:
+    """Print a result as a table, JSON or CSV; the table view is cut at `row_limit` with a notice."""
+    if fmt == "json":
+        sys.stdout.write(result.to_json() + "\n")
+    elif fmt == "csv":
+        sys.stdout.write(result.to_csv())
+    else:
+        sys.stdout.write(format_table(result.columns, result.rows, row_limit or DEFAULT_ROW_LIMIT))
+
+
+def format_table(columns: list[str], rows: list[tuple], row_limit: int = DEFAULT_ROW_LIMIT) -> str:
+    """Rows as an aligned text table; numbers right-aligned."""
+    shown = rows[:row_limit]
+    cells = [[_cell(v) for v in row] for row in shown]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    numeric = [
+        all(isinstance(row[i], int | float) or row[i] is None for row in shown) and bool(shown)
+        for i in range(len(columns))
+    ]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True))
+
+    out = [line(columns), "  ".join("-" * w for w in widths), *(line(r) for r in cells)]
+    if len(rows) > row_limit:
+        out.append(
+            f"... {len(rows) - row_limit} more rows not shown (showing {row_limit}; use --limit, "
+            f"--format csv or settings.row_limit)"
+        )
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(o.rstrip() for o in out) + "\n"
+
+
+def _cell(value: Any) -> str:
+    value = plain(value)
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else f"{value:.6g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
