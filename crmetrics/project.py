@@ -7,11 +7,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmetrics.analysis.base import AnalysisContext, AnalysisResult
 from crmetrics.compiler import build_query, compile_select, render
 from crmetrics.dsl.build import ModelBuilder
 from crmetrics.dsl.loader import load_raw
+from crmetrics.dsl.schema import validate
 from crmetrics.engines.base import Engine
-from crmetrics.errors import ConfigError, ConnectionFailed
+from crmetrics.errors import ConfigError, ConnectionFailed, Issue, Location, ReferenceNotFound, did_you_mean
 from crmetrics.model.types import SemanticModel
 from crmetrics.plugins import Registry, get_plugin_manager
 from crmetrics.result import Result
@@ -26,10 +28,35 @@ def load(
     raw = load_raw(path, env, allow_outside)
     builder = ModelBuilder(raw, allow_outside)
     model = builder.build()
+    project = Project(model)
     issues = raw.issues + builder.issues
+    if model.analyses:
+        issues += check_analyses(model, project.plugins)
     if issues:
         raise ConfigError(issues)
-    return Project(model)
+    return project
+
+
+def check_analyses(model: SemanticModel, plugins: Registry) -> list[Issue]:
+    """Each analysis names an installed method and gives it valid parameters (file:line:column on error)."""
+    methods = plugins.of("analysis method")
+    issues: list[Issue] = []
+    for analysis in model.analyses.values():
+        method = methods.get(analysis.method)
+        if method is None:
+            issues.append(
+                Issue(
+                    "CRM701",
+                    f"unknown analysis method '{analysis.method}'",
+                    analysis.location,
+                    ("analyses", analysis.name, "method"),
+                    did_you_mean(analysis.method, methods),
+                )
+            )
+            continue
+        loc = getattr(analysis.params, "loc", analysis.location)
+        issues += validate(analysis.params, method.parameters, loc, ("analyses", analysis.name))
+    return issues
 
 
 class Project:
@@ -78,6 +105,34 @@ class Project:
         engine = self.engine(connection)
         sql = render(compile_select(self.model, query), engine.dialect)
         return engine.execute(sql, query.columns)
+
+    def analyze(
+        self,
+        name: str,
+        where: str | None = None,
+        segments: str | Sequence[str] | None = None,
+        context: Mapping[str, Any] | None = None,
+        connection: Any = None,
+        **overrides: Any,
+    ) -> AnalysisResult:
+        """Run the analysis `name` declared in the YAML; keyword arguments override its parameters."""
+        if name not in self.model.analyses:
+            raise ReferenceNotFound("analysis", name, self.model.analyses)
+        analysis = self.model.analyses[name]
+        methods = self.plugins.of("analysis method")
+        if analysis.method not in methods:
+            raise ReferenceNotFound("analysis method", analysis.method, methods)
+        method = methods[analysis.method]
+        params = {**analysis.params, **overrides}
+        if overrides:
+            issues = validate(params, method.parameters, analysis.location or Location("<overrides>", 1, 1))
+            if issues:
+                raise ConfigError(issues)
+        segment_names = [segments] if isinstance(segments, str) else list(segments or [])
+        ctx = AnalysisContext(
+            name, params, self.model, self.engine(connection), where, segment_names, dict(context or {})
+        )
+        return method.run(ctx)
 
     @property
     def plugins(self) -> Registry:

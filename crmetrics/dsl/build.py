@@ -566,7 +566,8 @@ class ModelBuilder:
         result = {}
         for name, raw in _items(self.data.get("analyses")):
             if isinstance(raw, dict) and isinstance(raw.get("method"), str):
-                params = {k: v for k, v in raw.items() if k not in ("method", "description", "label")}
+                params = YMap((k, v) for k, v in raw.items() if k not in ("method", "description", "label"))
+                params.loc, params.key_locs, params.value_locs = raw.loc, raw.key_locs, raw.value_locs
                 result[name] = Analysis(
                     name,
                     raw["method"],
