@@ -16,8 +16,21 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from crmetrics.compiler.nodes import (
+    add_where,
+    alias,
+    cast,
+    coalesce_zero,
+    column,
+    group_by,
+    ident,
+    limit,
+    order_by,
+    table,
+    with_ctes,
+)
 from crmetrics.compiler.query import Query
-from crmetrics.compiler.scope import Scope, ident, qualify
+from crmetrics.compiler.scope import Scope, qualify
 from crmetrics.errors import QueryError
 from crmetrics.model.references import Ref
 from crmetrics.model.types import ADDITIVE, Dimension, Measure, Metric, SemanticModel
@@ -76,7 +89,7 @@ class SelectBuilder:
         use = self.plan.add(measure, filter_, metric)
         column = exp.column(use.alias, quoted=True)  # unique in the final FROM, so left unqualified
         if measure.agg in ADDITIVE:  # a sum or count over no rows is 0, not NULL
-            return exp.func("COALESCE", column, exp.Literal.number(0))
+            return coalesce_zero(column)
         return column
 
     def derived_sql(self, metric: Metric) -> exp.Expression:
@@ -119,18 +132,16 @@ class SelectBuilder:
             value = aggregate_function(measure, qualify(measure.expr, measure.entity) if measure.expr else None)
             if measure.filter is not None:  # type: ignore[union-attr]
                 value = self.aggregate(scope, MeasureUse("value", measure, None, dim.ref))  # type: ignore
-            select = exp.Select(
-                expressions=[exp.alias_(key, "key", quoted=True), exp.alias_(value, "value", quoted=True)]
-            )
-            select = scope.from_clause(select).group_by(key.copy(), copy=False)
+            select = scope.from_clause(exp.Select(expressions=[alias(key, "key"), alias(value, "value")]))
+            group_by(select, [key.copy()])
             self.measure_ctes[name] = select
         return name
 
     def fact_select(self, entity: str, uses: list[MeasureUse]) -> exp.Select:
         scope = Scope(self.model, entity, self.query.context, self.measure_dimension)
         dims = [scope.dimension(ref) for ref in self.query.by]
-        columns = [exp.alias_(d, column_alias(r), quoted=True) for d, r in zip(dims, self.query.by, strict=True)]
-        columns += [exp.alias_(self.aggregate(scope, u), u.alias, quoted=True) for u in uses]
+        columns = [alias(d, column_alias(r)) for d, r in zip(dims, self.query.by, strict=True)]
+        columns += [alias(self.aggregate(scope, u), u.alias) for u in uses]
         filters = []
         if self.query.where is not None:
             filters.append(scope.condition(self.query.where, "--where"))
@@ -140,9 +151,8 @@ class SelectBuilder:
             filters.append(scope.condition(segment.where, f"segment '{name}'"))
         select = scope.from_clause(exp.Select(expressions=columns))
         if filters:
-            select = select.where(*filters, copy=False)
-        if dims:
-            select = select.group_by(*(d.copy() for d in dims), copy=False)
+            add_where(select, *filters)
+        group_by(select, (d.copy() for d in dims))
         return select
 
     # --- assembly --------------------------------------------------------------------------------------------
@@ -155,11 +165,10 @@ class SelectBuilder:
         source = next(iter(facts)) if len(facts) == 1 else "merged"
         if source == "merged":
             ctes["merged"] = self.merged(list(facts))
-        dims = [exp.alias_(exp.column(column_alias(r), quoted=True), r.text, quoted=True) for r in self.query.by]
-        select = exp.Select(expressions=[*dims, *(exp.alias_(t, n, quoted=True) for n, t in outputs)])
-        select = select.from_(exp.Table(this=ident(source)), copy=False)
-        for name, cte in ctes.items():
-            select = select.with_(ident(name), as_=cte, copy=False)
+        dims = [alias(column(column_alias(r)), r.text) for r in self.query.by]
+        select = exp.Select(expressions=[*dims, *(alias(t, n) for n, t in outputs)])
+        select.set("from_", exp.From(this=table(source)))
+        with_ctes(select, ctes)
         return self.finish(select)
 
     def merged(self, facts: list[str]) -> exp.Select:
@@ -170,30 +179,24 @@ class SelectBuilder:
             entity = fact.removeprefix("agg_")
             own = {u.alias for u in self.plan.by_entity[entity]}
             columns = [exp.column(d, quoted=True) for d in dims]
-            columns += [
-                exp.column(a, quoted=True) if a in own else exp.alias_(exp.null(), a, quoted=True)
-                for a in self.plan.uses
-            ]
+            columns += [column(a) if a in own else alias(exp.Null(), a) for a in self.plan.uses]
             branch = exp.Select(expressions=columns).from_(exp.Table(this=ident(fact)), copy=False)
             union = branch if union is None else exp.union(union, branch, distinct=False)
         merged = exp.Select(
             expressions=[exp.column(d, quoted=True) for d in dims]
-            + [exp.alias_(exp.Max(this=exp.column(a, quoted=True)), a, quoted=True) for a in self.plan.uses]
-        ).from_(exp.alias_(exp.Subquery(this=union), "facts", table=True), copy=False)
-        return merged.group_by(*(exp.column(d, quoted=True) for d in dims), copy=False) if dims else merged
+            + [alias(exp.Max(this=column(a)), a) for a in self.plan.uses]
+        ).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=ident("facts"))), copy=False)
+        group_by(merged, (column(d) for d in dims))
+        return merged
 
     def finish(self, select: exp.Select) -> exp.Select:
         """ORDER BY what was asked, then every dimension, so results are always in the same order."""
         keys = [(k.name, k.descending) for k in self.query.order_by]
         asked = {name for name, _ in keys}
         keys += [(r.text, False) for r in self.query.by if r.text not in asked]
-        if keys:
-            select = select.order_by(
-                *(exp.Ordered(this=exp.column(name, quoted=True), desc=desc, nulls_first=False) for name, desc in keys),
-                copy=False,
-            )
+        order_by(select, ((column(name), desc) for name, desc in keys))
         if self.query.limit is not None:
-            select = select.limit(self.query.limit, copy=False)
+            limit(select, self.query.limit)
         return select
 
 
@@ -218,6 +221,6 @@ def aggregate_function(measure: Measure, value: exp.Expression | None) -> exp.Ex
 def safe_divide(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
     """numerator / denominator as a double, NULL when the denominator is 0 (never an error, never 0)."""
     return exp.Div(
-        this=exp.cast(exp.Paren(this=numerator), exp.DataType.Type.DOUBLE),
+        this=cast(exp.Paren(this=numerator), exp.DataType.Type.DOUBLE),
         expression=exp.Nullif(this=exp.Paren(this=denominator), expression=exp.Literal.number(0)),
     )

@@ -7,20 +7,18 @@ clause, so another tenant's dimension row can never be joined.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlglot import exp
 
+from crmetrics.compiler.nodes import add_where, cast, coalesce_zero, ident
 from crmetrics.errors import ContextError, QueryError
 from crmetrics.model.references import Ref
 from crmetrics.model.types import ADDITIVE, COUNTING, Dimension, Join, SemanticModel
 
 GRAIN_UNITS = {"day": "DAY", "week": "WEEK", "month": "MONTH", "quarter": "QUARTER", "year": "YEAR"}
-
-
-def ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
 
 
 def qualify(tree: exp.Expression, alias: str) -> exp.Expression:
@@ -37,9 +35,9 @@ def qualify(tree: exp.Expression, alias: str) -> exp.Expression:
 def truncate(value: exp.Expression, grain: str) -> exp.Expression:
     """The start of the `grain` period that contains `value`, as a DATE."""
     if grain == "day":
-        return exp.cast(value, exp.DataType.Type.DATE)
+        return cast(value, exp.DataType.Type.DATE)
     trunc = exp.TimestampTrunc(this=value, unit=exp.Var(this=GRAIN_UNITS[grain]))
-    return exp.cast(trunc, exp.DataType.Type.DATE)
+    return cast(trunc, exp.DataType.Type.DATE)
 
 
 def bind_context(tree: exp.Expression, context: Mapping[str, Any], where: str) -> exp.Expression:
@@ -60,18 +58,36 @@ def bind_context(tree: exp.Expression, context: Mapping[str, Any], where: str) -
 
 
 def literal(value: Any, name: str = "value") -> exp.Expression:
-    """A SQL literal of a Python value; only scalars are allowed."""
+    """A SQL literal of a Python value; only scalars are allowed.
+
+    Values go through the exact built-in type's own conversion, so a subclass overriding `__str__` cannot change the
+    text that reaches the SQL, and NaN/infinity (which would render as the bare words `nan`/`inf`) are refused.
+    """
     if value is None:
         return exp.Null()
     if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, int | float):
-        return exp.Literal.number(value)
+        return exp.Boolean(this=bool(value))
+    if isinstance(value, int):
+        return exp.Literal.number(int.__repr__(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ContextError(f"context variable '{name}' must be a finite number, not {float.__repr__(value)}")
+        return exp.Literal.number(float.__repr__(value))
     if isinstance(value, str):
-        return exp.Literal.string(value)
+        return exp.Literal.string(str.__str__(value))
     raise ContextError(
         f"context variable '{name}' must be a string, number, boolean or null, not {type(value).__name__}"
     )
+
+
+def check_context(context: Mapping[str, Any]) -> None:
+    """Refuse a context that is not a mapping of names to scalars, whether or not a row filter uses the value."""
+    if not isinstance(context, Mapping):
+        raise ContextError(f"the context must be a mapping of names to values, not {type(context).__name__}")
+    for name, value in context.items():
+        if not isinstance(name, str):
+            raise ContextError(f"context variable names must be strings, not {type(name).__name__}")
+        literal(value, name)
 
 
 class Scope:
@@ -84,6 +100,7 @@ class Scope:
         context: Mapping[str, Any],
         measure_dimension: Callable[[Dimension], str],
     ) -> None:
+        check_context(context)
         self.model, self.fact, self.context = model, fact, context
         self.paths = model.paths[fact]
         self.joins: dict[str, Join] = {}
@@ -134,15 +151,17 @@ class Scope:
         if measure is None or measure.agg not in ADDITIVE | COUNTING:
             return value
         entity = self.model.entities[dim.entity]
-        present = exp.column(entity.key, table=dim.entity, quoted=True).is_(exp.null()).not_()  # type: ignore[arg-type]
-        return exp.Case(ifs=[exp.If(this=present, true=exp.func("COALESCE", value, exp.Literal.number(0)))])
+        key = exp.column(entity.key, table=dim.entity, quoted=True)  # type: ignore[arg-type]
+        present = exp.Not(this=exp.Is(this=key, expression=exp.Null()))
+        return exp.Case(ifs=[exp.If(this=present, true=coalesce_zero(value))])
 
     def condition(self, tree: exp.Expression, what: str) -> exp.Expression:
         """A filter over references, rewritten into this scope's columns."""
 
         def resolve(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Column):
-                ref = Ref(node.table or None, node.name, None, node.sql())
+                text = f"{node.table}.{node.name}" if node.table else node.name
+                ref = Ref(node.table or None, node.name, None, text)
                 value = self.dimension(ref)
                 return value if isinstance(value, exp.Column) else exp.Paren(this=value)
             return node
@@ -156,26 +175,35 @@ class Scope:
         return bind_context(qualify(_strip_tables(tree), entity), self.context, f"the row filter of {entity}")
 
     def from_clause(self, select: exp.Select) -> exp.Select:
-        """Attach FROM, the joins in path order, the measure-dimension joins and the fact's row filter."""
-        select = select.from_(self.table(self.fact), copy=False)
+        """Attach FROM, the joins in path order, the measure-dimension joins and the fact's row filter.
+
+        Nodes are set directly rather than through sqlglot's builder methods, which copy and re-parse their
+        arguments: compiling is on the hot path of every embedded query.
+        """
+        select.set("from_", exp.From(this=self.table(self.fact)))
         for join in self.joins.values():
-            on = exp.column(join.on, table=join.source, quoted=True).eq(
-                exp.column(self.model.entities[join.target].key, table=join.target, quoted=True)
-            )  # type: ignore
-            guard = self.row_filter(join.target)
-            select = select.join(
-                self.table(join.target), on=exp.and_(on, guard) if guard else on, join_type="left", copy=False
+            on = exp.EQ(
+                this=exp.column(join.on, table=join.source, quoted=True),
+                expression=exp.column(self.model.entities[join.target].key, table=join.target, quoted=True),  # type: ignore[arg-type]
             )
+            guard = self.row_filter(join.target)
+            on = exp.and_(on, guard, copy=False) if guard is not None else on
+            select.append("joins", exp.Join(this=self.table(join.target), on=on, side="LEFT"))
         for cte, (entity, _) in self.measure_joins.items():
             key = exp.column(self.model.entities[entity].key, table=entity, quoted=True)  # type: ignore[arg-type]
-            on = exp.column("key", table=cte, quoted=True).eq(key)
-            select = select.join(exp.Table(this=ident(cte)), on=on, join_type="left", copy=False)
+            on = exp.EQ(this=exp.column("key", table=cte, quoted=True), expression=key)
+            select.append("joins", exp.Join(this=exp.Table(this=ident(cte)), on=on, side="LEFT"))
         own = self.row_filter(self.fact)
-        return select.where(own, copy=False) if own is not None else select
+        if own is not None:
+            add_where(select, own)
+        return select
 
     def table(self, entity: str) -> exp.Expression:
         source = self.model.entities[entity].source.copy()
-        return exp.alias_(source, ident(entity), table=True)
+        if isinstance(source, exp.Table):
+            source.set("alias", exp.TableAlias(this=ident(entity)))
+            return source
+        return exp.Subquery(this=source.this, alias=exp.TableAlias(this=ident(entity)))
 
     def key_of(self, entity: str) -> exp.Expression:
         """The key of `entity` as seen from the fact rows, using the foreign key rather than a join."""
