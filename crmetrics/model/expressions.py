@@ -7,6 +7,8 @@ are refused, so no string a user writes can become anything but a scalar express
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -111,12 +113,15 @@ _ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
     exp.DayOfYear,
     exp.Hour if hasattr(exp, "Hour") else exp.Var,
 )
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ALLOWED_ANONYMOUS = frozenset({"date_part", "datepart", "strftime", "replace", "lpad", "rpad", "md5"})
 
 
 def _forbidden(node: exp.Expression) -> str | None:
     if node.comments:
         return "comments are not allowed"
+    if isinstance(node, exp.Placeholder) and not (isinstance(node.this, str) and _NAME.fullmatch(node.this)):
+        return "only named context variables (:name) are allowed as placeholders"
     if isinstance(node, exp.Anonymous):
         name = str(node.this).lower()
         return None if name in _ALLOWED_ANONYMOUS else f"function '{node.this}' is not allowed"
