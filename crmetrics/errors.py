@@ -35,7 +35,7 @@ class Issue:
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         key = f" [{'.'.join(str(p) for p in self.path)}]" if self.path else ""
-        hint = f" Did you mean '{self.suggestion}'?" if self.suggestion else ""
+        hint = f"; did you mean '{self.suggestion}'?" if self.suggestion else ""
         return f"{where}{self.code} {self.message}{hint}{key}"
 
 
@@ -88,8 +88,8 @@ class ReferenceNotFound(CrmetricsError):
     def __init__(self, kind: str, name: str, candidates: Iterable[str] = ()) -> None:
         self.kind, self.name = kind, name
         self.suggestion = did_you_mean(name, candidates)
-        hint = f" Did you mean '{self.suggestion}'?" if self.suggestion else ""
-        super().__init__(f"unknown {kind} '{name}'.{hint}")
+        hint = f"; did you mean '{self.suggestion}'?" if self.suggestion else ""
+        super().__init__(f"unknown {kind} '{name}'{hint}")
 
 
 class QueryError(CrmetricsError):

@@ -33,8 +33,13 @@ def load(
     if model.analyses:
         issues += check_analyses(model, project.plugins)
     if issues:
-        raise ConfigError(issues)
+        raise ConfigError(sorted(issues, key=_issue_order))
     return project
+
+
+def _issue_order(issue: Issue) -> tuple:
+    loc = issue.location
+    return (loc.file, loc.line, loc.column) if loc else ("", 0, 0)
 
 
 def check_analyses(model: SemanticModel, plugins: Registry) -> list[Issue]:

@@ -28,7 +28,7 @@ def _type_name(value: Any) -> str:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Spec:
     """Base of every schema node."""
 

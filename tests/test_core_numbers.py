@@ -1,0 +1,279 @@
+"""The compiler's numbers against pure-Python computations over the same rows (tests/crm_fixture.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+import pytest
+
+from tests.crm_fixture import CRM
+
+
+def close(actual: object, expected: object) -> bool:
+    if expected is None or actual is None:
+        return actual is None and expected is None
+    if isinstance(expected, float) or isinstance(actual, float):
+        return math.isclose(float(actual), float(expected), rel_tol=1e-9, abs_tol=1e-9)
+    return actual == expected
+
+
+def assert_rows(result, expected: dict) -> None:
+    """`expected` maps a group key tuple to a tuple of metric values; the result must hold exactly those groups."""
+    width = len(result.columns) - len(next(iter(expected.values())))
+    got = {tuple(row[:width]): row[width:] for row in result.rows}
+    assert set(got) == set(expected), (sorted(got, key=repr), sorted(expected, key=repr))
+    for key, values in expected.items():
+        assert all(close(a, e) for a, e in zip(got[key], values, strict=True)), (key, got[key], values)
+
+
+class Ref:
+    """Pure-Python lookups over the fixture's rows."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+        self.customers = {c["customer_id"]: c for c in crm.customers}
+        self.regions = {r["region_id"]: r for r in crm.regions}
+
+    def region_name(self, customer_id: int) -> str | None:
+        customer = self.customers.get(customer_id)
+        region = self.regions.get(customer["region_id"]) if customer else None
+        return region["region_name"] if region else None
+
+    def segment(self, customer_id: int) -> str | None:
+        customer = self.customers.get(customer_id)
+        return customer["segment"] if customer else None
+
+    def lifetime_revenue(self, customer_id: int) -> float | None:
+        if customer_id not in self.customers:
+            return None
+        return sum(o["amount"] or 0 for o in self.crm.orders if o["customer_id"] == customer_id)
+
+    def order_total(self, customer_id: int) -> int | None:
+        if customer_id not in self.customers:
+            return None
+        return sum(1 for o in self.crm.orders if o["customer_id"] == customer_id)
+
+
+@pytest.fixture(scope="module")
+def ref(crm: CRM) -> Ref:
+    return Ref(crm)
+
+
+def group(rows: Iterable[dict], key: Callable[[dict], tuple]) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[key(row)].append(row)
+    return groups
+
+
+def amounts(rows: list[dict]) -> list[float]:
+    return [r["amount"] for r in rows if r["amount"] is not None]
+
+
+def percentile_cont(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def divide(a: float, b: float) -> float | None:
+    return None if b == 0 else a / b
+
+
+def test_total_revenue_counts_orphans_and_skips_null_amounts(crm, crm_project):
+    result = crm_project.query(["revenue", "order_count"])
+    assert result.columns == ["revenue", "order_count"]
+    assert_rows(result, {(): (sum(amounts(crm.orders)), len(crm.orders))})
+
+
+def test_every_aggregation_by_a_dimension_with_nulls(crm, crm_project, ref):
+    metrics = [
+        "revenue",
+        "order_count",
+        "buyers",
+        "avg_amount",
+        "min_amount",
+        "max_amount",
+        "median_amount",
+        "p90_amount",
+        "web_orders",
+    ]
+    result = crm_project.query(metrics, by=["customers.segment"])
+    expected = {}
+    for (segment,), rows in group(crm.orders, lambda o: (ref.segment(o["customer_id"]),)).items():
+        values = amounts(rows)
+        expected[(segment,)] = (
+            sum(values),
+            len(rows),
+            len({r["customer_id"] for r in rows}),
+            statistics.fmean(values) if values else None,
+            min(values, default=None),
+            max(values, default=None),
+            statistics.median(values) if values else None,
+            percentile_cont(values, 0.9),
+            sum(1 for r in rows if r["channel"] == "web"),
+        )
+    assert_rows(result, expected)
+
+
+def test_multi_hop_join_keeps_orphans_under_null_and_adds_up(crm, crm_project, ref):
+    result = crm_project.query(["revenue"], by=["regions.name"])
+    expected = {
+        (name,): (sum(amounts(rows)),)
+        for (name,), rows in group(crm.orders, lambda o: (ref.region_name(o["customer_id"]),)).items()
+    }
+    assert_rows(result, expected)
+    assert None in {row[0] for row in result.rows}
+    assert math.isclose(sum(row[1] for row in result.rows), sum(amounts(crm.orders)))
+
+
+def test_filtered_ratio_and_derived_metrics(crm, crm_project, ref):
+    result = crm_project.query(["aov", "revenue_per_buyer", "web_revenue", "web_share"], by=["customers.segment"])
+    expected = {}
+    for key, rows in group(crm.orders, lambda o: (ref.segment(o["customer_id"]),)).items():
+        revenue = sum(amounts(rows))
+        web = sum(amounts([r for r in rows if r["channel"] == "web"]))
+        expected[key] = (
+            divide(revenue, len(rows)),
+            divide(revenue, len({r["customer_id"] for r in rows})),
+            web,
+            divide(web, revenue),
+        )
+    assert_rows(result, expected)
+
+
+def test_two_fact_entities_do_not_fan_out(crm, crm_project, ref):
+    both = crm_project.query(["revenue", "ticket_count", "revenue_per_ticket", "csat"], by=["regions.name"])
+    alone = crm_project.query(["revenue"], by=["regions.name"])
+    orders = group(crm.orders, lambda o: (ref.region_name(o["customer_id"]),))
+    tickets = group(crm.tickets, lambda t: (ref.region_name(t["customer_id"]),))
+    expected = {}
+    for key in set(orders) | set(tickets):
+        revenue = sum(amounts(orders.get(key, [])))
+        count = len(tickets.get(key, []))
+        satisfied = sum(1 for t in tickets.get(key, []) if t["satisfied"])
+        expected[key] = (revenue, count, divide(revenue, count), divide(satisfied, count))
+    assert_rows(both, expected)
+    for name, revenue in ((r[0], r[1]) for r in alone.rows):
+        assert close(next(r[1] for r in both.rows if r[0] == name), revenue)
+
+
+def test_zero_denominator_is_null(crm_project):
+    result = crm_project.query(["revenue_per_ticket"], by=["regions.name"], where="regions.name = 'nowhere'")
+    assert result.rows == []
+    total = crm_project.query(["aov", "revenue", "avg_amount", "order_count"], where="orders.channel = 'nowhere'")
+    assert total.rows == [(None, 0, None, 0)]
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month", "quarter", "year"])
+def test_metric_time_grains_on_period_boundaries(crm, crm_project, grain):
+    def start(ts: dt.datetime) -> dt.date:
+        d = ts.date()
+        return {
+            "day": d,
+            "week": d - dt.timedelta(days=d.weekday()),
+            "month": d.replace(day=1),
+            "quarter": d.replace(month=3 * ((d.month - 1) // 3) + 1, day=1),
+            "year": d.replace(month=1, day=1),
+        }[grain]
+
+    result = crm_project.query(["revenue", "ticket_count"], by=[f"metric_time:{grain}"])
+    orders = group(crm.orders, lambda o: (start(o["ordered_at"]),))
+    tickets = group(crm.tickets, lambda t: (start(t["opened_at"]),))
+    expected = {k: (sum(amounts(orders.get(k, []))), len(tickets.get(k, []))) for k in set(orders) | set(tickets)}
+    assert_rows(result, expected)
+    assert [r[0] for r in result.rows] == sorted(r[0] for r in result.rows)
+
+
+def test_month_boundary_timestamps_land_in_their_own_month(crm, crm_project):
+    result = crm_project.query(
+        ["order_count"],
+        by=["orders.ordered_at:month"],
+        where="orders.ordered_at >= '2024-01-31' AND orders.ordered_at < '2024-02-02'",
+    )
+    expected = group(
+        [o for o in crm.orders if dt.datetime(2024, 1, 31) <= o["ordered_at"] < dt.datetime(2024, 2, 2)],
+        lambda o: (o["ordered_at"].date().replace(day=1),),
+    )
+    assert_rows(result, {k: (len(v),) for k, v in expected.items()})
+    assert len(result.rows) == 2
+
+
+def test_segment_over_measure_based_dimension(crm, crm_project, ref):
+    result = crm_project.query(["revenue", "ticket_count"], segments=["high_value"])
+    members = {c for c in ref.customers if ref.lifetime_revenue(c) >= 500}
+    assert members
+    revenue = sum(amounts([o for o in crm.orders if o["customer_id"] in members]))
+    tickets = sum(1 for t in crm.tickets if t["customer_id"] in members)
+    assert_rows(result, {(): (revenue, tickets)})
+
+
+def test_two_segments_and_a_where_combine(crm, crm_project, ref):
+    result = crm_project.query(
+        ["order_count"], by=["customers.segment"], segments=["high_value", "young"], where="orders.channel IS NOT NULL"
+    )
+
+    def keep(o: dict) -> bool:
+        c = ref.customers.get(o["customer_id"])
+        return (
+            bool(c)
+            and ref.lifetime_revenue(c["customer_id"]) >= 500
+            and c["age"] is not None
+            and c["age"] < 35
+            and o["channel"] is not None
+        )
+
+    expected = group([o for o in crm.orders if keep(o)], lambda o: (ref.segment(o["customer_id"]),))
+    assert_rows(result, {k: (len(v),) for k, v in expected.items()})
+
+
+@pytest.mark.parametrize("name", ["O'Higgins", "東京", 'Quote "Land"', "Île-de-France"])
+def test_filters_with_quotes_and_unicode(crm, crm_project, ref, name):
+    literal = "'" + name.replace("'", "''") + "'"
+    result = crm_project.query(["revenue"], where=f"regions.name = {literal}")
+    expected = sum(amounts([o for o in crm.orders if ref.region_name(o["customer_id"]) == name]))
+    assert_rows(result, {(): (expected,)})
+    by = crm_project.query(["revenue"], by=["regions.name"])
+    assert name in by.column("regions.name")
+
+
+def test_measure_based_dimension_in_by(crm, crm_project, ref):
+    result = crm_project.query(["ticket_count"], by=["customers.order_total"])
+    expected = group(crm.tickets, lambda t: (ref.order_total(t["customer_id"]),))
+    assert_rows(result, {k: (len(v),) for k, v in expected.items()})
+
+
+def test_expression_dimension_and_null_branch(crm, crm_project, ref):
+    def band(o: dict) -> str | None:
+        c = ref.customers.get(o["customer_id"])
+        if not c or c["age"] is None:
+            return None
+        return "under 35" if c["age"] < 35 else "35+"
+
+    result = crm_project.query(["order_count"], by=["customers.age_band"])
+    assert_rows(result, {k: (len(v),) for k, v in group(crm.orders, lambda o: (band(o),)).items()})
+
+
+def test_order_by_and_limit(crm_project):
+    top = crm_project.query(["revenue"], by=["customers.segment"], order_by=["-revenue"], limit=2)
+    everything = crm_project.query(["revenue"], by=["customers.segment"])
+    expected = sorted(everything.rows, key=lambda r: -r[1])[:2]
+    assert top.rows == expected
+
+
+def test_result_conversions(crm_project):
+    result = crm_project.query(["revenue", "order_count"], by=["metric_time:month"], limit=3)
+    assert list(result.to_pandas().columns) == ["metric_time:month", "revenue", "order_count"]
+    assert result.to_arrow().num_rows == 3
+    import json
+
+    rows = json.loads(result.to_json())
+    assert set(rows[0]) == {"metric_time:month", "revenue", "order_count"}
+    assert isinstance(rows[0]["metric_time:month"], str) and len(rows[0]["metric_time:month"]) == 10
