@@ -147,3 +147,4 @@ def json_schema() -> dict:
         "title": "crmetrics project",
         **PROJECT.json(),
     }
+
