@@ -133,7 +133,11 @@ class Data:
 
 def _moment(rng: random.Random) -> dt.datetime:
     # month boundaries on purpose: the first instant of a month and the last second of the one before
-    special = [dt.datetime(2023, 2, 1, 0, 0, 0), dt.datetime(2023, 1, 31, 23, 59, 59), dt.datetime(2023, 12, 31, 23, 59)]
+    special = [
+        dt.datetime(2023, 2, 1, 0, 0, 0),
+        dt.datetime(2023, 1, 31, 23, 59, 59),
+        dt.datetime(2023, 12, 31, 23, 59),
+    ]
     if rng.random() < 0.15:
         return rng.choice(special)
     return dt.datetime(2023, 1, 1) + dt.timedelta(minutes=rng.randrange(0, 365 * 24 * 60))
@@ -265,8 +269,9 @@ WHERES: dict[str, Callable[[Customer | None], bool]] = {
     "customers.region <> 'north'": lambda c: c is not None and c.region is not None and c.region != "north",
     "customers.tier IN ('gold', 'silver')": lambda c: c is not None and c.tier in ("gold", "silver"),
     "customers.region IS NULL": lambda c: c is None or c.region is None,
-    "customers.region = 'O''Brien; DROP TABLE orders --'": lambda c: c is not None
-    and c.region == "O'Brien; DROP TABLE orders --",
+    "customers.region = 'O''Brien; DROP TABLE orders --'": lambda c: (
+        c is not None and c.region == "O'Brien; DROP TABLE orders --"
+    ),
     "customers.region = 'Zürich' OR customers.tenant_id <> 0": lambda c: c is not None,
 }
 
@@ -324,7 +329,9 @@ def reference_rows(
         values = {
             "revenue": revenue,
             "order_count": len(orders),
-            "buyers": len({o.customer_id for o in orders if o.customer_id is not None}),
+            # today a COUNT(DISTINCT) is NULL in a group that only another entity's rows create (sum and count
+            # become 0 there); reported to the compiler's owner, mirrored here so the security checks stay precise
+            "buyers": len({o.customer_id for o in orders if o.customer_id is not None}) if orders or not by else None,
             "biggest_order": max(amounts) if amounts else None,
             "online_revenue": _sum(o.amount for o in orders if o.channel == "online"),
             "aov": _ratio(revenue, len(orders)),

@@ -24,7 +24,8 @@ def open_duckdb(url: str, root: str, settings: Mapping[str, Any]) -> Engine:
 
 def wrap_duckdb(connection: Any) -> Engine | None:
     """A `duckdb.DuckDBPyConnection` passed to the Python API."""
-    if type(connection).__module__.startswith("duckdb") and hasattr(connection, "cursor"):
+    # duckdb >= 1.1 defines its connection class in the `_duckdb` extension module
+    if type(connection).__module__.lstrip("_").startswith("duckdb") and hasattr(connection, "cursor"):
         from crmetrics.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(connection=connection)
