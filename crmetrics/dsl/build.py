@@ -14,6 +14,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from crmetrics.dsl.loader import RawProject
+from crmetrics.dsl.quality import build_quality
 from crmetrics.dsl.yamlfile import YMap
 from crmetrics.errors import Issue, Location, UnsafeExpressionError, did_you_mean
 from crmetrics.model.expressions import column_refs, parse_expression
@@ -157,6 +158,7 @@ class ModelBuilder:
             _text(raw, "label"),
             _text(raw, "description"),
             _key_loc(self.data.get("entities"), name),
+            quality=build_quality(self, name, raw.get("quality"), (*path, "quality")),
         )
 
     def source(self, name: str, raw: dict, path: tuple) -> exp.Expression | None:

@@ -5,6 +5,7 @@ Validation and the shipped JSON Schema (`crmetrics/schema/project-v1.json`) are 
 
 from __future__ import annotations
 
+from crmetrics.dsl.quality import QUALITY
 from crmetrics.dsl.schema import NAME_PATTERN, AnyValue, Bool, Field, ListOf, MapOf, Num, Obj, Str
 from crmetrics.model.references import GRAINS
 
@@ -60,6 +61,7 @@ ENTITY = Obj(
         "joins": Field(MapOf(JOIN)),
         "dimensions": Field(MapOf(DIMENSION)),
         "measures": Field(MapOf(MEASURE)),
+        "quality": Field(QUALITY),
         "label": Field(_text),
         "description": Field(_text),
     },

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from crmetrics.errors import Location
+from crmetrics.model.quality import QualityRules
 
 if TYPE_CHECKING:
     from crmetrics.model.graph import Paths
@@ -77,6 +78,7 @@ class Entity:
     label: str = ""
     description: str = ""
     location: Location | None = None
+    quality: QualityRules | None = None  # `quality:` rules for the quality analysis
 
 
 @dataclass(frozen=True)
