@@ -21,7 +21,7 @@ from crmetrics.errors import Issue, Location
 YAML11_BOOLEANS = frozenset(
     ["yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N"]
 )
-_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)$")
+_INT = re.compile(r"[-+]?[0-9][0-9_]*$")
 _HEX_OCT = re.compile(r"0x[0-9a-fA-F]+$|0o[0-7]+$")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

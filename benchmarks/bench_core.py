@@ -1,0 +1,195 @@
+"""Core benchmark: compile time, project load time, CLI start-up and generated-SQL speed.
+
+    python benchmarks/bench_core.py [--orders 1000000] [--runs 7]
+
+Prints medians of several runs and ratios against baselines run in the same process:
+- compile, warm, in-process, for a 5-entity project and for a generated 100-entity / 1,000-metric project;
+- load of the generated project;
+- `crmetrics query` end to end on a 1M-row DuckDB file against a bare `python -c "import duckdb; ..."` process
+  running the equivalent hand-written SQL;
+- the generated SQL against the hand-written equivalent, same process, same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+import crmetrics
+
+FIVE_ENTITIES = """\
+version: 1
+name: bench
+connection: duckdb:///bench.duckdb
+entities:
+  regions: {table: regions, key: region_id, dimensions: {region: {}}}
+  customers:
+    table: customers
+    key: customer_id
+    joins: {regions: region_id}
+    dimensions: {segment: {}, signed_up_at: {type: time}, lifetime_revenue: {measure: orders.revenue}}
+  products: {table: products, key: product_id, dimensions: {category: {}}}
+  orders:
+    table: orders
+    key: order_id
+    time: ordered_at
+    joins: {customers: customer_id, products: product_id}
+    dimensions: {channel: {}, ordered_at: {type: time}}
+    measures:
+      revenue: {agg: sum, expr: amount}
+      order_count: {agg: count}
+      buyers: {agg: count_distinct, expr: customer_id}
+  tickets:
+    table: tickets
+    key: ticket_id
+    time: opened_at
+    joins: {customers: customer_id}
+    dimensions: {opened_at: {type: time}}
+    measures: {ticket_count: {agg: count}}
+metrics:
+  revenue: {measure: orders.revenue}
+  order_count: {measure: orders.order_count}
+  online_revenue: {measure: orders.revenue, filter: "orders.channel = 'online'"}
+  aov: {ratio: [revenue, order_count]}
+  revenue_per_buyer: {expr: revenue / buyers}
+  ticket_count: {measure: tickets.ticket_count}
+segments:
+  high_value: {entity: customers, where: "customers.lifetime_revenue >= 1000"}
+"""
+
+QUESTIONS = {
+    "one metric by a dimension": {"metrics": ["revenue"], "by": ["regions.region"]},
+    "ratio by month": {"metrics": ["revenue", "aov"], "by": ["metric_time:month"]},
+    "filtered + derived, 2 dims, where": {
+        "metrics": ["online_revenue", "revenue_per_buyer"], "by": ["customers.segment", "metric_time:month"],
+        "where": "regions.region <> 'Test'"},
+    "two fact entities": {"metrics": ["revenue", "ticket_count"], "by": ["regions.region"]},
+    "segment over a measure dimension": {"metrics": ["revenue", "aov"], "by": ["products.category"],
+                                         "segments": ["high_value"]},
+}
+
+HAND_WRITTEN = """
+SELECT r.region, CAST(DATE_TRUNC('month', o.ordered_at) AS DATE) AS month, SUM(o.amount) AS revenue,
+       CAST(SUM(o.amount) AS DOUBLE) / NULLIF(COUNT(*), 0) AS aov
+FROM orders o LEFT JOIN customers c ON o.customer_id = c.customer_id LEFT JOIN regions r ON c.region_id = r.region_id
+GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2 NULLS LAST
+"""
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def build_data(path: Path, orders: int) -> None:
+    customers = max(orders // 10, 10)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE regions AS SELECT range AS region_id, 'region ' || range AS region FROM range(12)")
+    con.execute(f"""CREATE TABLE customers AS SELECT range AS customer_id, (hash(range) % 13)::INT AS region_id,
+        ['consumer', 'business', 'enterprise'][1 + (hash(range, 's') % 3)::INT] AS segment,
+        TIMESTAMP '2022-01-01' + to_days((hash(range, 'd') % 900)::INT) AS signed_up_at FROM range({customers})""")
+    con.execute("CREATE TABLE products AS SELECT range AS product_id, 'cat ' || (range % 9) AS category "
+                "FROM range(500)")
+    con.execute(f"""CREATE TABLE orders AS SELECT range AS order_id, (hash(range) % {customers + 50})::BIGINT
+        AS customer_id, (hash(range, 'p') % 500)::INT AS product_id,
+        TIMESTAMP '2023-01-01' + to_seconds((hash(range, 't') % 63072000)::BIGINT) AS ordered_at,
+        ['online', 'store', 'phone'][1 + (hash(range, 'c') % 3)::INT] AS channel,
+        round((hash(range, 'a') % 100000) / 100.0, 2)::DECIMAL(12, 2) AS amount FROM range({orders})""")
+    con.execute(f"""CREATE TABLE tickets AS SELECT range AS ticket_id, (hash(range, 'tc') % {customers})::BIGINT
+        AS customer_id, TIMESTAMP '2023-01-01' + to_seconds((hash(range, 'to') % 63072000)::BIGINT) AS opened_at
+        FROM range({orders // 5})""")
+    con.close()
+
+
+def generated_project(entities: int, metrics: int) -> str:
+    lines = ["version: 1", "name: generated", "entities:"]
+    for e in range(entities):
+        lines += [f"  e{e}:", f"    table: t{e}", "    key: id", "    time: created_at"]
+        # e0..e19 are dimension entities in a shallow hierarchy; the rest are facts joined to two of them
+        parents = ([f"e{(e - 1) // 2}"] if 0 < e < 20 else [f"e{e % 20}", f"e{(e * 7) % 20}"] if e >= 20 else [])
+        if parents:
+            lines += ["    joins:", *(f"      {p}: {{on: {p}_id}}" for p in dict.fromkeys(parents))]
+        lines += ["    dimensions:", "      created_at: {type: time}"]
+        lines += [f"      d{d}: {{}}" for d in range(5)]
+        lines += ["    measures:"]
+        lines += [f"      m{m}: {{agg: sum, expr: v{m}}}" for m in range(5)]
+    lines += ["metrics:"]
+    for i in range(metrics):
+        e, m = i % entities, i % 5
+        kind = i % 4
+        if kind == 0 or i < 4:
+            lines.append(f"  k{i}: {{measure: e{e}.m{m}}}")
+        elif kind == 1:
+            lines.append(f"  k{i}: {{measure: e{e}.m{m}, filter: \"e{e}.d1 = 'x'\"}}")
+        elif kind == 2:
+            lines.append(f"  k{i}: {{ratio: [k{i - 2}, k{i - 1}]}}")
+        else:
+            lines.append(f"  k{i}: {{expr: k{i - 3} * 2 + k{i - 2}}}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="crmetrics-bench-"))
+    (folder / "crmetrics.yml").write_text(FIVE_ENTITIES)
+    print(f"building {args.orders:,} orders in {folder} ...")
+    build_data(folder / "bench.duckdb", args.orders)
+    project = crmetrics.load(folder / "crmetrics.yml")
+
+    print("\n== compile, warm, in-process (5-entity project; target: median <= 1 ms)")
+    for name, question in QUESTIONS.items():
+        project.compile(**question)
+        print(f"  {name:40s} {median_ms(lambda q=question: project.compile(**q), 200):7.3f} ms")
+
+    print("\n== generated project: 100 entities, 1,000 metrics (targets: load <= 1 s, compile <= 2 ms)")
+    (folder / "big.yml").write_text(generated_project(100, 1000))
+    load_ms = median_ms(lambda: crmetrics.load(folder / "big.yml"), 3)
+    big = crmetrics.load(folder / "big.yml")
+    print(f"  load                                     {load_ms:7.1f} ms")
+    for metrics, by in ((["k0"], ["e0.d1"]), (["k998", "k999"], ["e0.d2", "metric_time:month"]),
+                        (["k5", "k506", "k999"], ["e1.d0", "e3.d4"])):
+        ms = median_ms(lambda m=metrics, b=by: big.compile(metrics=m, by=b), 200)
+        print(f"  compile {','.join(metrics):20s} by {','.join(by):22s} {ms:7.3f} ms")
+
+    print("\n== generated SQL vs hand-written, same process, same data (target: <= 1.05x)")
+    con = duckdb.connect(str(folder / "bench.duckdb"), read_only=True)
+    generated = project.compile(["revenue", "aov"], by=["regions.region", "metric_time:month"])
+    assert con.execute(generated).fetchall() == con.execute(HAND_WRITTEN).fetchall()
+    for _ in range(2):
+        con.execute(generated).fetchall(), con.execute(HAND_WRITTEN).fetchall()
+    hand = median_ms(lambda: con.execute(HAND_WRITTEN).fetchall(), args.runs)
+    ours = median_ms(lambda: con.execute(generated).fetchall(), args.runs)
+    print(f"  hand-written {hand:8.1f} ms   generated {ours:8.1f} ms   ratio {ours / hand:5.2f}x")
+    con.close()
+
+    print("\n== CLI end to end vs a bare python+duckdb process (target: <= 2x)")
+    simple = "SELECT r.region, SUM(o.amount) FROM orders o LEFT JOIN customers c ON o.customer_id = c.customer_id " \
+             "LEFT JOIN regions r ON c.region_id = r.region_id GROUP BY 1 ORDER BY 1"
+    bare = [sys.executable, "-c", f"import duckdb; con = duckdb.connect({str(folder / 'bench.duckdb')!r}, "
+            f"read_only=True); print(con.execute({simple!r}).fetchall())"]
+    cli = [sys.executable, "-m", "crmetrics", "query", "-m", "revenue", "--by", "regions.region",
+           "--project", str(folder / "crmetrics.yml")]
+    for command in (bare, cli):
+        subprocess.run(command, check=True, capture_output=True)
+    bare_ms = median_ms(lambda: subprocess.run(bare, check=True, capture_output=True), args.runs)
+    cli_ms = median_ms(lambda: subprocess.run(cli, check=True, capture_output=True), args.runs)
+    print(f"  bare python+duckdb {bare_ms:7.0f} ms   crmetrics query {cli_ms:7.0f} ms   ratio {cli_ms / bare_ms:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
