@@ -8,7 +8,7 @@ from typing import Any
 from sqlglot import exp
 
 # characters a phone number is commonly written with that do not change the number
-PHONE_SEPARATORS = (" ", "-", ".", "(", ")", "/")
+PHONE_SEPARATORS = (" ", "-", ".", "(", ")", "/", "+")
 NORMALIZERS = ("exact", "text", "email", "phone")
 
 
