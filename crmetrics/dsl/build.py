@@ -15,6 +15,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from crmetrics.dsl.loader import RawProject
 from crmetrics.dsl.quality import build_quality
+from crmetrics.dsl.sources import file_access, is_plain_table
 from crmetrics.dsl.yamlfile import YMap
 from crmetrics.errors import Issue, Location, UnsafeExpressionError, did_you_mean
 from crmetrics.model.expressions import column_refs, parse_expression
@@ -164,9 +165,12 @@ class ModelBuilder:
     def source(self, name: str, raw: dict, path: tuple) -> exp.Expression | None:
         if isinstance(raw.get("table"), str):
             try:
-                return exp.to_table(raw["table"], dialect=self.dialect)
+                table = exp.to_table(raw["table"], dialect=self.dialect)
             except (ParseError, TokenError, ValueError):
-                self.issue("CRM131", f"'{raw['table']}' is not a table name", _loc(raw, "table"), path)
+                table = None
+            if table is not None and is_plain_table(table):
+                return table
+            self.issue("CRM131", f"'{raw['table']}' is not a table name", _loc(raw, "table"), path)
         elif isinstance(raw.get("sql"), str):
             return self.sql_source(raw, path)
         elif isinstance(raw.get("file"), str):
@@ -181,6 +185,10 @@ class ModelBuilder:
             return None
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             self.issue("CRM132", "sql must be a single SELECT statement", _loc(raw, "sql"), path)
+            return None
+        reason = None if self.allow_outside else file_access(statements[0])
+        if reason:
+            self.issue("CRM136", f"sql may only read the database's tables: {reason}", _loc(raw, "sql"), path)
             return None
         return exp.Subquery(this=statements[0])
 
