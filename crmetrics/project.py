@@ -13,6 +13,7 @@ from crmetrics.dsl.build import ModelBuilder
 from crmetrics.dsl.loader import load_raw
 from crmetrics.dsl.schema import validate
 from crmetrics.engines.base import Engine
+from crmetrics.engines.guard import SafeEngine
 from crmetrics.errors import ConfigError, ConnectionFailed, Issue, Location, ReferenceNotFound, did_you_mean
 from crmetrics.model.types import SemanticModel
 from crmetrics.plugins import Registry, get_plugin_manager
@@ -148,7 +149,13 @@ class Project:
             return self._registry
 
     def engine(self, connection: Any = None) -> Engine:
-        """The engine for `connection` (URL, Engine or driver connection), else the project's; opened once per URL."""
+        """The engine for `connection` (URL, Engine or driver connection), else the project's; opened once per URL.
+
+        Whatever it is, it comes wrapped in the read-only guard with the project's `settings.query_timeout`.
+        """
+        return SafeEngine(self._engine(connection), self.model.settings.get("query_timeout"))
+
+    def _engine(self, connection: Any) -> Engine:
         target = connection if connection is not None else self._connection or self.model.connection
         if target is not None and not isinstance(target, str):
             return target if isinstance(target, Engine) else self._wrap(target)

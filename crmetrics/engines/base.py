@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from crmetrics.errors import ConnectionFailed, ExecutionError
 from crmetrics.result import Result
 
 
 @runtime_checkable
 class Engine(Protocol):
-    """A database connection that runs compiled queries. Implementations must be safe to share between threads."""
+    """A database connection that runs compiled queries. Implementations must be safe to share between threads.
+
+    `execute` receives only statements that passed the read-only guard (`crmetrics.engines.guard`). An engine should
+    accept a keyword `timeout` (seconds, None for no limit) and cancel the query on the database when it runs longer;
+    an engine without it can only be used when no timeout is configured.
+    """
 
     dialect: str  # the sqlglot dialect of the SQL it accepts
 
@@ -20,3 +26,38 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the connection."""
         ...
+
+
+class QueryTimeout(ExecutionError):
+    """A query ran longer than `settings.query_timeout` (or `--timeout`) and was cancelled on the database."""
+
+    code = "CRM520"
+
+
+class UnsafeStatement(ExecutionError):
+    """Something other than a single SELECT (or WITH ... SELECT) was about to be sent to a database."""
+
+    code = "CRM530"
+
+
+class MissingDriver(ConnectionFailed):
+    """The database driver for a connection is not installed; the message names the pip extra that installs it."""
+
+    code = "CRM511"
+
+
+def require(module: str, extra: str, what: str) -> object:
+    """Import a driver module lazily, or say which `pip install 'crmetrics[extra]'` provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingDriver(
+            f"{what} needs the Python package that provides '{module}' ({error}); "
+            f"install it with: pip install 'crmetrics[{extra}]'"
+        ) from None
+
+
+def timeout_message(seconds: float, dialect: str) -> str:
+    return f"the query ran longer than the {seconds:g} s timeout and was cancelled on {dialect}"

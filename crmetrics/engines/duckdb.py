@@ -7,8 +7,18 @@ from typing import Any
 
 import duckdb
 
+from crmetrics.engines import normalise
+from crmetrics.engines.base import QueryTimeout, timeout_message
+from crmetrics.engines.guard import Watchdog
 from crmetrics.errors import ConnectionFailed, ExecutionError
 from crmetrics.result import Result
+
+try:  # results arrive as Arrow when pyarrow is installed (the `arrow` extra)
+    import pyarrow  # noqa: F401
+
+    _ARROW = True
+except ImportError:  # pragma: no cover - depends on the environment
+    _ARROW = False
 
 
 def parse_duckdb_url(url: str | None) -> str:
@@ -61,12 +71,19 @@ class DuckDBEngine:
             cursor = self._local.cursor = self.connection.cursor()
         return cursor
 
-    def execute(self, sql: str, columns: list[str]) -> Result:
-        try:
-            rows = self.cursor().execute(sql).fetchall()
-        except duckdb.Error as error:
-            raise ExecutionError(f"DuckDB could not run the query: {error}") from None
-        return Result(columns, rows, sql)
+    def execute(self, sql: str, columns: list[str], timeout: float | None = None) -> Result:
+        """Run one SELECT; after `timeout` seconds DuckDB interrupts it."""
+        cursor = self.cursor()
+        with Watchdog(timeout, cursor.interrupt) as watchdog:
+            try:
+                if _ARROW:
+                    table, rows = normalise.arrow(cursor.sql(sql).to_arrow_table(), columns)
+                    return Result(columns, rows, sql, _arrow=table)
+                return Result(columns, normalise.rows(cursor.execute(sql).fetchall()), sql)
+            except duckdb.Error as error:
+                if watchdog.fired:
+                    raise QueryTimeout(timeout_message(timeout or 0, "DuckDB")) from None
+                raise ExecutionError(f"DuckDB could not run the query: {error}") from None
 
     def close(self) -> None:
         self.connection.close()
