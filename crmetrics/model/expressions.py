@@ -151,6 +151,8 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
         statements = sqlglot.parse(text, read=dialect)
     except (ParseError, TokenError) as error:
         raise UnsafeExpressionError(f"cannot parse {text!r}: {_first_line(error)}") from None
+    except RecursionError:  # sqlglot's parser recurses once per nesting level
+        raise UnsafeExpressionError(f"expression nested too deeply: {text[:80]!r}...") from None
     if len(statements) != 1 or statements[0] is None:
         raise UnsafeExpressionError(f"expected exactly one expression, got {text!r}")
     tree = statements[0]
