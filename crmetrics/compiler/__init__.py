@@ -6,6 +6,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from crmetrics.compiler.build import SelectBuilder
+from crmetrics.compiler.dialects import prepare
 from crmetrics.compiler.query import Query, build_query
 from crmetrics.errors import CompileError
 from crmetrics.model.types import SemanticModel
@@ -21,6 +22,7 @@ def compile_select(model: SemanticModel, query: Query) -> exp.Select:
 def render(tree: exp.Expression, dialect: str, pretty: bool = False) -> str:
     """SQL text for `dialect`; a feature the dialect lacks is an error, never silently wrong SQL."""
     try:
+        tree = prepare(tree, dialect)  # per-dialect rewrites of sqlglot's known traps (compiler/dialects.py)
         # copy=False: the tree was built for this call alone, and copying it costs a third of compile time
         return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE, copy=False)
     except UnsupportedError as error:

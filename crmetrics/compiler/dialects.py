@@ -1,0 +1,228 @@
+"""Per-dialect rewrites of the compiled tree, applied just before sqlglot generates SQL.
+
+sqlglot transpiles most of the tree correctly, but some of its output is wrong on the real engines (the
+differential tests in tests/differential/ are the judge). Each pass below fixes one such trap by rewriting the tree
+into constructs the target engine evaluates exactly as DuckDB does; where no exact equivalent exists, it raises a
+`CompileError` naming the feature and the dialect, never SQL that would return different numbers.
+
+Meaning of the nodes (the DuckDB reading, which is what a project's expressions are parsed as by default):
+- `DayOfWeek`: 0 = Sunday .. 6 = Saturday; `DayOfWeekIso`: 1 = Monday .. 7 = Sunday;
+- `DateDiff(unit)`: the number of unit boundaries crossed between the two dates (DuckDB `date_diff`);
+- `Median` / `PERCENTILE_CONT`: exact, interpolated (never an approximation);
+- `LAG` / `LEAD` past the edge of the partition: NULL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from crmetrics.errors import CompileError
+
+Pass = Callable[[exp.Expression, str], exp.Expression]
+
+# dialects that accept GROUP BY ALL with DuckDB's meaning; the others get the grouping columns spelt out
+GROUP_BY_ALL = frozenset({"duckdb", "clickhouse", "spark", "databricks", "snowflake", "bigquery"})
+# dialects whose DATE_DIFF counts unit boundaries like DuckDB, as sqlglot writes it
+BOUNDARY_DATE_DIFF = frozenset({"duckdb", "postgres", "clickhouse", "snowflake", "redshift"})
+
+
+def _int(value: exp.Expression) -> exp.Expression:
+    return exp.cast(value, exp.DataType.Type.INT)
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _unit(node: exp.Expression) -> str:
+    unit = node.args.get("unit")
+    return (unit.name if unit is not None else "DAY").upper()
+
+
+# --- rewrites into canonical nodes, for every target --------------------------------------------------------------
+
+_EXTRACT_DOW = {"DOW": exp.DayOfWeek, "DAYOFWEEK": exp.DayOfWeek, "ISODOW": exp.DayOfWeekIso}
+
+
+def canonical_dates(node: exp.Expression, dialect: str) -> exp.Expression:
+    """`date_part('dow', x)` and `EXTRACT(DOW FROM x)` become DayOfWeek nodes, whose meaning is fixed."""
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() in ("date_part", "datepart"):
+        args = node.expressions
+        if len(args) == 2 and isinstance(args[0], exp.Literal) and args[0].is_string:
+            node = exp.Extract(this=exp.var(args[0].name.upper()), expression=args[1])
+    if isinstance(node, exp.Extract) and node.name.upper() in _EXTRACT_DOW:
+        return _EXTRACT_DOW[node.name.upper()](this=node.expression)
+    return node
+
+
+def expand_group_by_all(node: exp.Expression, dialect: str) -> exp.Expression:
+    """GROUP BY ALL -> GROUP BY every projection that holds no aggregate (PostgreSQL and SQLite lack it)."""
+    if dialect in GROUP_BY_ALL or not isinstance(node, exp.Select):
+        return node
+    group = node.args.get("group")
+    if group is None or not group.args.get("all"):
+        return node
+    keys = []
+    for projection in node.expressions:
+        value = projection.this if isinstance(projection, exp.Alias) else projection
+        if value.find(exp.AggFunc, exp.Window) is None and not isinstance(value, exp.Literal):
+            keys.append(value.copy())
+    node.set("group", exp.Group(expressions=keys) if keys else None)
+    return node
+
+
+# --- day of week ------------------------------------------------------------------------------------------------
+
+
+def day_of_week(node: exp.Expression, dialect: str) -> exp.Expression:
+    """DAYOFWEEK (0 = Sunday) and ISODOW (1 = Monday .. 7 = Sunday) as each engine spells them exactly."""
+    if not isinstance(node, exp.DayOfWeek | exp.DayOfWeekIso) or dialect == "duckdb":
+        return node
+    iso = isinstance(node, exp.DayOfWeekIso)
+    value = node.this
+    if dialect in ("postgres", "redshift"):
+        return exp.cast(exp.Extract(this=exp.var("ISODOW" if iso else "DOW"), expression=value), "INT")
+    if dialect == "clickhouse":  # mode 0: Monday = 1 .. Sunday = 7; mode 2: Sunday = 0 .. Saturday = 6
+        return _fn("toDayOfWeek", value, exp.Literal.number(0 if iso else 2))
+    if dialect in ("spark", "databricks", "hive"):  # DAYOFWEEK: Sunday = 1 .. Saturday = 7
+        sunday_one = _fn("DAYOFWEEK", value)
+        if iso:
+            return exp.Paren(this=exp.Mod(this=exp.Paren(this=sunday_one + 5), expression=7)) + 1
+        return exp.Paren(this=sunday_one - 1)
+    if dialect == "sqlite":  # strftime('%w'): '0' = Sunday
+        sunday_zero = _int(_fn("STRFTIME", exp.Literal.string("%w"), value))
+        if iso:
+            return exp.Paren(this=exp.Mod(this=exp.Paren(this=sunday_zero + 6), expression=7)) + 1
+        return sunday_zero
+    return node
+
+
+# --- percentiles --------------------------------------------------------------------------------------------------
+
+
+def _percentile(node: exp.Expression) -> tuple[exp.Expression, exp.Expression] | None:
+    """(value, fraction) of MEDIAN(x) or PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x); None for anything else."""
+    if isinstance(node, exp.Median):
+        return node.this, exp.Literal.number(0.5)
+    if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.PercentileCont):
+        order = node.expression
+        keys = order.expressions if isinstance(order, exp.Order) else []
+        if len(keys) != 1 or keys[0].args.get("desc"):
+            raise CompileError("PERCENTILE_CONT is only compiled with one ascending ORDER BY key")
+        return keys[0].this, node.this.this
+    return None
+
+
+def exact_percentiles(node: exp.Expression, dialect: str) -> exp.Expression:
+    """Exact interpolated percentiles: Spark's PERCENTILE, ClickHouse's quantileExactInclusive; SQLite refuses."""
+    found = _percentile(node)
+    if found is None or dialect in ("duckdb", "postgres"):
+        return node
+    value, fraction = found
+    if dialect in ("spark", "databricks", "hive"):  # sqlglot writes PERCENTILE_APPROX, which is approximate
+        return _fn("PERCENTILE", value, fraction)
+    if dialect == "clickhouse":  # median() and quantile() sample; quantileExactInclusive interpolates like R-7
+        return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[fraction], params=[value])
+    if dialect == "sqlite":
+        raise CompileError(
+            "cannot compile for sqlite: median and percentile measures need PERCENTILE_CONT, which SQLite lacks; "
+            "run this query on another engine"
+        )
+    return node
+
+
+# --- date truncation and differences -------------------------------------------------------------------------------
+
+_SQLITE_TRUNC = {
+    "DAY": [],
+    "WEEK": ["weekday 0", "-6 days"],  # the next Sunday (or today), back to its Monday: ISO weeks
+    "MONTH": ["start of month"],
+    "YEAR": ["start of year"],
+}
+
+
+def sqlite_truncation(node: exp.Expression, dialect: str) -> exp.Expression:
+    """DATE_TRUNC / TIMESTAMP_TRUNC as SQLite date modifiers (sqlglot writes TIMESTAMP_TRUNC, which SQLite lacks)."""
+    if dialect != "sqlite" or not isinstance(node, exp.TimestampTrunc | exp.DateTrunc | exp.DatetimeTrunc):
+        return node
+    unit, value = _unit(node), node.this
+    if unit == "QUARTER":
+        month = _int(_fn("STRFTIME", exp.Literal.string("%m"), value))
+        back = _fn("PRINTF", exp.Literal.string("-%d months"), exp.Paren(this=exp.Mod(this=month - 1, expression=3)))
+        modifiers: list[exp.Expression] = [exp.Literal.string("start of month"), back]
+    elif unit in _SQLITE_TRUNC:
+        modifiers = [exp.Literal.string(m) for m in _SQLITE_TRUNC[unit]]
+    else:
+        raise CompileError(f"cannot compile for sqlite: truncation to {unit.lower()} is not supported")
+    return _fn("DATE" if isinstance(node, exp.DateTrunc) else "DATETIME", value, *modifiers)
+
+
+def _months(value: exp.Expression, dialect: str) -> exp.Expression:
+    """Months since year 0 of a date, for month and quarter differences."""
+    if dialect == "sqlite":
+        year = _int(_fn("STRFTIME", exp.Literal.string("%Y"), value))
+        month = _int(_fn("STRFTIME", exp.Literal.string("%m"), value))
+    else:
+        year, month = exp.Year(this=value.copy()), exp.Month(this=value.copy())
+    return exp.Paren(this=year * 12 + month)
+
+
+def date_differences(node: exp.Expression, dialect: str) -> exp.Expression:
+    """DATE_DIFF counted in unit boundaries on every engine (Spark counts whole units, sqlglot's SQLite divides)."""
+    if dialect in BOUNDARY_DATE_DIFF or not isinstance(node, exp.DateDiff):
+        return node
+    end, start, unit = node.this, node.expression, _unit(node)
+    if unit == "DAY":
+        if dialect == "sqlite":
+            return _int(_fn("JULIANDAY", _fn("DATE", end)) - _fn("JULIANDAY", _fn("DATE", start)))
+        if dialect in ("spark", "databricks", "hive"):
+            return _fn("DATEDIFF", exp.cast(end, "DATE"), exp.cast(start, "DATE"))
+        return node
+    if unit in ("MONTH", "QUARTER", "YEAR"):
+        if dialect not in ("sqlite", "spark", "databricks", "hive"):
+            return node
+        months = exp.Paren(this=_months(end, dialect) - _months(start, dialect))
+        if unit == "MONTH":
+            return months
+        divisor = 3 if unit == "QUARTER" else 12
+        return exp.Paren(
+            this=exp.IntDiv(this=_months(end, dialect), expression=divisor)
+            - exp.IntDiv(this=_months(start, dialect), expression=divisor)
+        )
+    if dialect in ("sqlite", "spark", "databricks", "hive"):
+        raise CompileError(f"cannot compile for {dialect}: DATE_DIFF in {unit.lower()}s is not supported")
+    return node
+
+
+# --- window functions ---------------------------------------------------------------------------------------------
+
+
+def nullable_lag(node: exp.Expression, dialect: str) -> exp.Expression:
+    """ClickHouse's LAG/LEAD give the type's default (0, '') past the partition's edge unless the value is Nullable."""
+    if dialect != "clickhouse" or not isinstance(node, exp.Lag | exp.Lead):
+        return node
+    if node.args.get("default") is None:
+        node.set("this", _fn("toNullable", node.this))
+    return node
+
+
+PASSES: tuple[Pass, ...] = (
+    canonical_dates,
+    expand_group_by_all,
+    day_of_week,
+    exact_percentiles,
+    sqlite_truncation,
+    date_differences,
+    nullable_lag,
+)
+
+
+def prepare(tree: exp.Expression, dialect: str) -> exp.Expression:
+    """Apply every pass for `dialect` in order (in place: the compiler builds a fresh tree for each call)."""
+    if dialect == "duckdb":
+        return tree
+    for rewrite in PASSES:
+        tree = tree.transform(rewrite, dialect, copy=False)
+    return tree
