@@ -33,9 +33,10 @@ class RawProject:
 def _display(path: Path) -> str:
     """Paths in messages are relative to the working folder when that is shorter, as compilers print them."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def _read(path: Path, env: Mapping[str, str] | None) -> tuple[YMap | None, list[Issue], str]:

@@ -13,6 +13,8 @@ SCHEMA_VERSION = 1
 AGGREGATIONS = ("sum", "count", "count_distinct", "avg", "min", "max", "median", "percentile")
 DIMENSION_TYPES = ("categorical", "time", "number", "boolean")
 FORMATS = ("number", "integer", "currency", "percent", "duration")
+SEMI_ADDITIVE = ("last", "first")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _text = Str(description="Free text shown in listings and reports.")
 _name = Str(pattern=NAME_PATTERN)
@@ -25,7 +27,12 @@ DIMENSION = Obj(
         "column": Field(Str(description="The source column, when it differs from the dimension's name.")),
         "measure": Field(Str(description="entity.measure aggregated per row of this entity.")),
         "type": Field(Str(enum=DIMENSION_TYPES, description="Defaults to categorical.")),
-        "grain": Field(Str(enum=GRAINS, description="Default grain of a time dimension (day).")),
+        "grain": Field(Str(enum=GRAINS, description="Default grain of a time dimension (day); the unit of a tenure.")),
+        "timezone": Field(Str(description="Time zone in which this column's naive timestamps were recorded.")),
+        "with_time_zone": Field(Bool(description="The column holds TIMESTAMP WITH TIME ZONE values.")),
+        "tenure": Field(
+            Str(description="entity.dimension of a start time: periods (at `grain`) from it to this entity's time.")
+        ),
         "label": Field(_text),
         "description": Field(_text),
     },
@@ -39,6 +46,9 @@ MEASURE = Obj(
         "expr": Field(Str(description="SQL expression over this entity's columns; COUNT counts rows without it.")),
         "percentile": Field(Num(minimum=0, maximum=1, description="For agg: percentile, e.g. 0.9.")),
         "filter": Field(Str(description="Boolean expression over dimension references.")),
+        "semi_additive": Field(
+            Str(enum=SEMI_ADDITIVE, description="A snapshot: the last (or first) snapshot in each period, not a sum.")
+        ),
         "label": Field(_text),
         "description": Field(_text),
     },
@@ -74,12 +84,25 @@ METRIC = Obj(
         "measure": Field(Str(description="entity.measure")),
         "ratio": Field(ListOf(item=Str(), min_items=2, max_items=2, description="[numerator, denominator] metrics.")),
         "expr": Field(Str(description="Arithmetic over metric and measure names.")),
+        "offset": Field(Str(description="A metric's value in an earlier period (see `compare`, `periods`).")),
+        "change": Field(Str(description="A metric's current value minus its value in an earlier period.")),
+        "growth": Field(Str(description="(current - earlier) / earlier; NULL when earlier is 0 or absent.")),
+        "cumulative": Field(Str(description="A running total of a metric (see `window`, `to_date`).")),
+        "attainment": Field(Str(description="A metric divided by its `target` metric.")),
+        "compare": Field(Str(enum=("period", "year"), description="The previous period (default) or a year earlier.")),
+        "periods": Field(Num(integer=True, minimum=1, description="How many periods (or years) back; default 1.")),
+        "window": Field(Str(description="A trailing window, e.g. '30 days', '3 months'; default: from the start.")),
+        "to_date": Field(Str(enum=GRAINS, description="Restart the running total each period: year, quarter, ...")),
+        "target": Field(Str(description="attainment: the metric holding the targets.")),
+        "target_grain": Field(
+            Str(enum=GRAINS, description="attainment: the grain targets are declared at (default: their time's grain).")
+        ),
         "filter": Field(Str(description="Boolean expression over dimension references.")),
         "format": Field(Str(enum=FORMATS)),
         "label": Field(_text),
         "description": Field(_text),
     },
-    one_of=("measure", "ratio", "expr"),
+    one_of=("measure", "ratio", "expr", "offset", "change", "growth", "cumulative", "attainment"),
 )
 
 SEGMENT = Obj(
@@ -113,6 +136,11 @@ SETTINGS = Obj(
         "threads": Field(Num(integer=True, minimum=1, description="DuckDB threads.")),
         "memory_limit": Field(Str(description="DuckDB memory limit, e.g. 4GB.")),
         "strict_plugins": Field(Bool(description="Fail when a plugin cannot be loaded.")),
+        "timezone": Field(Str(description="IANA time zone that time-zone-aware timestamps are converted to.")),
+        "week_start": Field(Str(enum=WEEKDAYS, description="First day of the week grain (default monday, ISO).")),
+        "fiscal_year_start": Field(
+            Num(integer=True, minimum=1, maximum=12, description="Month the fiscal year starts in (default 1).")
+        ),
     },
 )
 
@@ -137,7 +165,10 @@ PROJECT = Obj(
 
 INCLUDED_FILE = Obj(
     description="A file named by `include`: it may add entities, metrics, segments, analyses and reports.",
-    fields={k: PROJECT.fields[k] for k in ("version", "entities", "metrics", "segments", "analyses", "reports")},
+    fields={
+        "version": Field(PROJECT.fields["version"].spec),  # optional in an included file
+        **{k: PROJECT.fields[k] for k in ("entities", "metrics", "segments", "analyses", "reports")},
+    },
 )
 
 

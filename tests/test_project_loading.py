@@ -1,0 +1,155 @@
+"""Loading projects: includes, environment variables, SQL and file entities, join paths; the CLI's listings."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import crmetrics
+from crmetrics.cli import main
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def shop(tmp_path: Path) -> Path:
+    with open(tmp_path / "orders.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["order_id", "customer_id", "amount", "ordered_at"])
+        writer.writerows(
+            [[1, 1, 10.5, "2024-01-01"], [2, 1, 20, "2024-02-01"], [3, 2, 5, "2024-02-03"], [4, 9, 1, "2024-03-01"]]
+        )
+    con = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    con.execute("CREATE TABLE customers AS SELECT * FROM (VALUES (1, 'EU', 1), (2, 'US', 2)) t(id, region, team)")
+    con.execute("CREATE TABLE teams AS SELECT * FROM (VALUES (1, 'Alpha'), (2, 'Beta')) t(team_id, name)")
+    con.close()
+    write(
+        tmp_path,
+        "crmetrics.yml",
+        """\
+version: 1
+name: shop
+connection: ${SHOP_DB:-duckdb:///shop.duckdb}
+include: [kpis/*.yml]
+entities:
+  teams: {table: teams, key: team_id, dimensions: {name: {}}}
+  customers:
+    sql: SELECT id AS customer_id, upper(region) AS region, team FROM customers
+    key: customer_id
+    joins: {teams: team}
+    dimensions: {region: {}}
+  orders:
+    file: orders.csv
+    key: order_id
+    time: ordered_at
+    joins: {customers: customer_id}
+    dimensions: {ordered_at: {type: time}}
+    measures: {revenue: {agg: sum, expr: amount}, orders: {agg: count}}
+""",
+    )
+    write(tmp_path, "kpis/sales.yml", "metrics:\n  revenue: {measure: orders.revenue}\n")
+    write(
+        tmp_path,
+        "kpis/more.yml",
+        "metrics:\n  order_count: {measure: orders.orders}\n  aov: {ratio: [revenue, order_count]}\n",
+    )
+    return tmp_path
+
+
+def test_includes_sql_and_file_entities_and_a_two_hop_join(shop: Path) -> None:
+    project = crmetrics.load(shop / "crmetrics.yml")
+    assert set(project.model.metrics) == {"revenue", "order_count", "aov"}
+    result = project.query(["revenue", "aov"], by=["teams.name"])
+    assert result.rows == [("Alpha", 30.5, 15.25), ("Beta", 5.0, 5.0), (None, 1.0, 1.0)]
+    assert project.query(["order_count"], by=["metric_time:month"]).rows[0][0].isoformat() == "2024-01-01"
+
+
+def test_environment_variable_overrides_the_connection(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_DB", "duckdb:///missing.duckdb")
+    with pytest.raises(crmetrics.CrmetricsError) as caught:
+        crmetrics.load(shop / "crmetrics.yml").query(["revenue"])
+    assert "missing.duckdb" in str(caught.value)
+
+
+def test_a_name_declared_in_two_files_names_both_places(shop: Path) -> None:
+    write(shop, "kpis/dupe.yml", "metrics:\n  revenue: {measure: orders.revenue}\n")
+    with pytest.raises(crmetrics.ConfigError) as caught:
+        crmetrics.load(shop / "crmetrics.yml")
+    (issue,) = caught.value.issues
+    assert issue.code == "CRM124" and "kpis/" in str(issue) and "first at" in issue.message
+
+
+def test_ambiguous_join_paths_are_refused_with_both_paths_named(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "crmetrics.yml",
+        """\
+version: 1
+name: diamond
+entities:
+  regions: {table: regions, key: region_id, dimensions: {name: {}}}
+  customers: {table: customers, key: customer_id, joins: {regions: region_id}}
+  stores: {table: stores, key: store_id, joins: {regions: region_id}}
+  orders:
+    table: orders
+    joins: {customers: customer_id, stores: store_id}
+    measures: {n: {agg: count}}
+metrics:
+  n: {measure: orders.n}
+""",
+    )
+    project = crmetrics.load(tmp_path / "crmetrics.yml")
+    with pytest.raises(crmetrics.QueryError) as caught:
+        project.compile(["n"], by=["regions.name"])
+    message = str(caught.value)
+    assert "orders -> customers -> regions" in message and "orders -> stores -> regions" in message
+
+
+def test_query_json_keys_are_exactly_what_was_asked(shop: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(shop)
+    assert (
+        main(
+            [
+                "query",
+                "-m",
+                "revenue",
+                "-m",
+                "aov",
+                "--by",
+                "customers.region",
+                "--by",
+                "metric_time:month",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0] == {"customers.region": "EU", "metric_time:month": "2024-01-01", "revenue": 10.5, "aov": 10.5}
+    assert rows[-1]["customers.region"] is None
+    assert main(["query", "-m", "revenue", "--by", "customers.region", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["customers.region,revenue", "EU,30.5", "US,5.0", ",1.0"]
+
+
+def test_compile_and_list_commands(shop: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(shop)
+    assert main(["compile", "-m", "revenue", "--by", "teams.name", "--dialect", "postgres"]) == 0
+    sql = capsys.readouterr().out
+    assert 'LEFT JOIN teams AS "teams"' in sql and '"teams.name"' in sql
+    assert main(["list", "metrics"]) == 0
+    assert "aov" in capsys.readouterr().out
+    assert main(["list", "dimensions"]) == 0
+    out = capsys.readouterr().out
+    assert "teams.name" in out and "metric_time" in out
+    assert main(["validate"]) == 0
+    assert "ok: shop" in capsys.readouterr().out
