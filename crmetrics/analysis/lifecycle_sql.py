@@ -93,6 +93,11 @@ def flag(condition: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=condition, true=num(1))], default=num(0))
 
 
+def not_null(value: exp.Expression) -> exp.Expression:
+    """value IS NOT NULL."""
+    return exp.Not(this=exp.Is(this=value, expression=exp.Null()))
+
+
 def when(condition: exp.Expression, value: exp.Expression) -> exp.Expression:
     """`value` when `condition` holds, else NULL."""
     return exp.Case(ifs=[exp.If(this=condition, true=value)])
