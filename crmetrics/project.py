@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisResult
+from crmetrics.analysis.outputs import OutputsBuilder
+from crmetrics.analysis.outputs import attach as attach_outputs
 from crmetrics.compiler import build_query, compile_select, render
-from crmetrics.dsl.build import ModelBuilder
 from crmetrics.dsl.loader import load_raw
 from crmetrics.dsl.schema import validate
 from crmetrics.engines.base import Engine
@@ -17,6 +18,7 @@ from crmetrics.engines.guard import SafeEngine
 from crmetrics.errors import ConfigError, ConnectionFailed, Issue, Location, ReferenceNotFound, did_you_mean
 from crmetrics.model.types import SemanticModel
 from crmetrics.plugins import Registry, get_plugin_manager
+from crmetrics.reports.spec import check_reports
 from crmetrics.result import Result
 
 
@@ -24,15 +26,28 @@ def load(
     path: str | os.PathLike = "crmetrics.yml",
     env: Mapping[str, str] | None = None,
     allow_outside: bool = False,
+    plugins: Sequence[object] = (),
 ) -> Project:
-    """Load, validate and resolve a project; raise ConfigError listing every problem with file:line:column."""
+    """Load, validate and resolve a project; raise ConfigError listing every problem with file:line:column.
+
+    `plugins` are registered for this project only, next to the built-in and installed ones (as `crmetrics.testing`
+    does for one test).
+    """
     raw = load_raw(path, env, allow_outside)
-    builder = ModelBuilder(raw, allow_outside)
+    settings = raw.data.get("settings") if isinstance(raw.data.get("settings"), dict) else {}
+    registry = get_plugin_manager(strict=settings.get("strict_plugins"), extra=plugins)[1]
+    methods = registry.of("analysis method")
+    builder = OutputsBuilder(raw, allow_outside, methods)
     model = builder.build()
-    project = Project(model)
     issues = raw.issues + builder.issues
     if model.analyses:
-        issues += check_analyses(model, project.plugins)
+        issues += check_analyses(model, registry)
+    if not issues:  # per-entity analysis outputs are built over the complete, valid model
+        issues += attach_outputs(model, builder.virtual, methods)
+    project = Project(model)
+    project._registry = registry
+    if model.reports:
+        issues += check_reports(model)
     if issues:
         raise ConfigError(sorted(issues, key=_issue_order))
     return project
@@ -61,7 +76,20 @@ def check_analyses(model: SemanticModel, plugins: Registry) -> list[Issue]:
             )
             continue
         loc = getattr(analysis.params, "loc", analysis.location)
-        issues += validate(analysis.params, method.parameters, loc, ("analyses", analysis.name))
+        found = validate(analysis.params, method.parameters, loc, ("analyses", analysis.name))
+        if not found and method.check is not None:
+            found = _check_params(model, analysis, method.check)
+        issues += found
+    return issues
+
+
+def _check_params(model: SemanticModel, analysis: Any, check: Any) -> list[Issue]:
+    """The method's own checks against the model, at the offending parameter's file:line:column."""
+    params = analysis.params
+    issues = []
+    for key, message in check(model, params):
+        loc = params.value_loc(key) if hasattr(params, "value_loc") and key in params else analysis.location
+        issues.append(Issue("CRM702", message, loc, ("analyses", analysis.name, key)))
     return issues
 
 
@@ -170,6 +198,10 @@ class Project:
 
     def _open(self, url: str) -> Engine:
         scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        if scheme == "duckdb":  # the default needs no plugin scan: `crmetrics query` starts faster
+            from crmetrics.engines.builtin import open_duckdb
+
+            return open_duckdb(url, self.model.root, self.model.settings)
         backends = self.plugins.of("backend").values()
         for backend in backends:
             if scheme in backend.schemes:
