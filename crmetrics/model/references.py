@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from crmetrics.errors import QueryError
+
 GRAINS = ("day", "week", "month", "quarter", "year")
 METRIC_TIME = "metric_time"
 _REFERENCE = re.compile(r"^(?:(?P<entity>[A-Za-z_]\w*)\.)?(?P<name>[A-Za-z_]\w*)(?::(?P<grain>[A-Za-z_]+))?$")
@@ -24,8 +26,10 @@ class Ref:
         return self.entity is None and self.name == METRIC_TIME
 
 
-class RefSyntaxError(ValueError):
+class RefSyntaxError(QueryError, ValueError):
     """A reference that is not `entity.dimension[:grain]` or `metric_time[:grain]`."""
+
+    code = "CRM301"
 
 
 def parse_ref(text: str) -> Ref:
