@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from crmetrics.compiler.timequery import TimeOptions, compare_columns, time_options
 from crmetrics.errors import QueryError, ReferenceNotFound, UnsafeExpressionError
 from crmetrics.model.expressions import column_refs, parse_expression
 from crmetrics.model.references import Ref, RefSyntaxError, parse_ref
@@ -31,10 +32,11 @@ class Query:
     order_by: tuple[OrderKey, ...] = ()
     limit: int | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
+    time: TimeOptions = field(default_factory=TimeOptions)
 
     @property
     def columns(self) -> list[str]:
-        return [r.text for r in self.by] + list(self.metrics)
+        return [r.text for r in self.by] + list(self.metrics) + compare_columns(self.metrics, self.time.compare)
 
 
 def _names(value: str | Iterable[str] | None) -> list[str]:
@@ -79,8 +81,13 @@ def build_query(
     order_by: str | Sequence[str] | None = None,
     limit: int | None = None,
     context: Mapping[str, Any] | None = None,
+    **time: Any,
 ) -> Query:
-    """Check a question against the model and return it as a `Query`."""
+    """Check a question against the model and return it as a `Query`.
+
+    Keyword arguments of time intelligence (see `timequery.time_options`): start, end, time_range, today,
+    fill_gaps, compare.
+    """
     names = _names(metrics)
     if not names:
         raise QueryError("ask for at least one metric")
@@ -98,6 +105,7 @@ def build_query(
     columns = {r.text for r in refs} | set(names)
     if len(columns) != len(refs) + len(names):
         raise QueryError("a metric or dimension is asked for twice")
+    columns |= set(compare_columns(names, time.get("compare")))
     for segment in _names(segments):
         if segment not in model.segments:
             raise ReferenceNotFound("segment", segment, model.segments)
@@ -117,4 +125,5 @@ def build_query(
         tuple(ordering),
         limit,
         dict(context or {}),
+        time_options(model, tuple(refs), **time),
     )

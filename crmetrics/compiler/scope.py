@@ -14,6 +14,7 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.compiler.nodes import add_where, cast, coalesce_zero, ident
+from crmetrics.compiler.periods import Calendar, periods_between
 from crmetrics.errors import ContextError, QueryError
 from crmetrics.model.references import Ref
 from crmetrics.model.types import ADDITIVE, COUNTING, Dimension, Join, SemanticModel
@@ -106,6 +107,7 @@ class Scope:
         self.joins: dict[str, Join] = {}
         self.measure_joins: dict[str, tuple[str, str]] = {}  # cte name -> (entity, dimension ref)
         self.measure_dimension = measure_dimension
+        self.calendar = Calendar.from_settings(model.settings)
 
     def need(self, entity: str, what: str) -> None:
         """Add the joins from the fact entity to `entity`, or explain why it cannot be reached."""
@@ -139,8 +141,18 @@ class Scope:
             self.need(dim.entity, f"'{ref.text}' for a measure of {self.fact}")
         if dim.measure is not None:
             return self.measure_value(dim)
+        if dim.tenure is not None:
+            return self.tenure(dim)
         value = qualify(dim.expr, dim.entity)  # type: ignore[arg-type]
-        return truncate(value, grain) if grain else value
+        return self.calendar.truncate(self.calendar.localize(value, dim), grain) if grain else value
+
+    def tenure(self, dim: Dimension) -> exp.Expression:
+        """Whole periods from the start the tenure dimension names to the time of its own entity's row."""
+        entity, _, name = dim.tenure.partition(".")  # type: ignore[union-attr]
+        start = self.dimension(Ref(entity, name, None, dim.tenure))  # type: ignore[arg-type]
+        time = self.model.entities[dim.entity].time
+        event = self.dimension(Ref(dim.entity, time, "day", f"{dim.entity}.{time}"))  # type: ignore[arg-type]
+        return periods_between(self.calendar, start, event, dim.grain)
 
     def measure_value(self, dim: Dimension) -> exp.Expression:
         """A measure-based dimension: the value from its per-key CTE, 0 for a row without events."""
@@ -199,7 +211,8 @@ class Scope:
         return select
 
     def table(self, entity: str) -> exp.Expression:
-        source = self.model.entities[entity].source.copy()
+        # a source may hold :name placeholders (analysis outputs honour row filters): bind them like row filters
+        source = bind_context(self.model.entities[entity].source, self.context, f"the source of {entity}")
         if isinstance(source, exp.Table):
             source.set("alias", exp.TableAlias(this=ident(entity)))
             return source

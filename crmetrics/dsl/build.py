@@ -16,6 +16,7 @@ from sqlglot.errors import ParseError, TokenError
 from crmetrics.dsl.loader import RawProject
 from crmetrics.dsl.quality import build_quality
 from crmetrics.dsl.sources import file_access, is_plain_table
+from crmetrics.dsl.timebuild import TIME_METRIC_KEYS, check_dimensions, check_settings, time_dependencies, time_metric
 from crmetrics.dsl.yamlfile import YMap
 from crmetrics.errors import Issue, Location, UnsafeExpressionError, did_you_mean
 from crmetrics.model.expressions import column_refs, parse_expression
@@ -91,6 +92,8 @@ class ModelBuilder:
         entities = {name: self.entity(name, raw) for name, raw in _items(self.data.get("entities"))}
         entities = {k: v for k, v in entities.items() if v is not None}
         self.check_joins(entities)
+        analyses = self.analyses()
+        entities.update(self.virtual_entities(entities, analyses))
         paths = all_paths(entities)
         model = SemanticModel(
             name=self.data.get("name") if isinstance(self.data.get("name"), str) else "project",
@@ -100,7 +103,7 @@ class ModelBuilder:
             entities=entities,
             metrics={},
             segments={},
-            analyses=self.analyses(),
+            analyses=analyses,
             row_filters={},
             reports=dict(self.data.get("reports") or {}),
             settings=dict(self.data.get("settings") or {}),
@@ -109,11 +112,18 @@ class ModelBuilder:
             description=_text(self.data, "description"),
         )
         self.check_measure_dimensions(model)
+        check_settings(self)
+        check_dimensions(self, model)
         self.check_measure_filters(model)
         model.metrics.update(self.metrics(model))
         model.segments.update(self.segments(model))
         model.row_filters.update(self.row_filters(model))
         return model
+
+    def virtual_entities(self, entities: dict[str, Entity], analyses: dict[str, Analysis]) -> dict[str, Entity]:
+        """Entities the YAML does not declare (analysis outputs, see crmetrics.analysis.outputs), with changed
+        declared entities (a join onto them); none here."""
+        return {}
 
     def entity(self, name: str, raw: Any) -> Entity | None:
         if not isinstance(raw, dict):
@@ -229,9 +239,24 @@ class ModelBuilder:
             expr = self.expression(raw["expr"], _loc(raw, "expr"), path)
             if expr is None or not self.own_columns(entity, expr, _loc(raw, "expr"), path):
                 return None
+        elif isinstance(raw.get("tenure"), str):
+            expr, kind = None, "number"
         else:
             expr = exp.column(raw.get("column", name) if isinstance(raw.get("column"), str) else name, quoted=True)
-        return Dimension(entity, name, expr, kind, grain, None, _text(raw, "label"), _text(raw, "description"), loc)
+        return Dimension(
+            entity,
+            name,
+            expr,
+            kind,
+            grain,
+            None,
+            _text(raw, "label"),
+            _text(raw, "description"),
+            loc,
+            raw.get("timezone") if isinstance(raw.get("timezone"), str) else None,
+            raw.get("with_time_zone") is True,
+            raw.get("tenure") if isinstance(raw.get("tenure"), str) else None,
+        )
 
     def own_columns(self, entity: str, expr: exp.Expression, loc: Location | None, path: tuple) -> bool:
         """Dimension and measure expressions name the entity's own columns, bare or as entity.column."""
@@ -272,6 +297,7 @@ class ModelBuilder:
             _text(raw, "label"),
             _text(raw, "description"),
             _key_loc(self.data["entities"][entity].get("measures"), name),
+            raw.get("semi_additive") if isinstance(raw.get("semi_additive"), str) else None,
         )
 
     def check_joins(self, entities: dict[str, Entity]) -> None:
@@ -436,6 +462,8 @@ class ModelBuilder:
             if expr is None or not self.derived_refs(model, expr, names, _loc(raw, "expr"), path):
                 return None
             return Metric(name, "derived", expr=expr, **common)
+        if any(key in raw for key in TIME_METRIC_KEYS):
+            return time_metric(self, model, name, raw, common)
         return None
 
     def ratio(self, name: str, raw: dict, names: set[str], common: dict, path: tuple) -> Metric | None:
@@ -484,7 +512,7 @@ class ModelBuilder:
                 return [metric.numerator or "", metric.denominator or ""]
             if metric.kind == "derived" and metric.expr is not None:
                 return [c.name for c in column_refs(metric.expr) if not c.table and c.name in metrics]
-            return []
+            return time_dependencies(metric)
 
         state: dict[str, int] = {}
         reported: set[frozenset[str]] = set()

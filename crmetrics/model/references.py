@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from crmetrics.errors import QueryError
 
-GRAINS = ("day", "week", "month", "quarter", "year")
+GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 METRIC_TIME = "metric_time"
 _REFERENCE = re.compile(r"^(?:(?P<entity>[A-Za-z_]\w*)\.)?(?P<name>[A-Za-z_]\w*)(?::(?P<grain>[A-Za-z_]+))?$")
 

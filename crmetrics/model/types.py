@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 ADDITIVE = frozenset({"sum", "count"})
 COUNTING = frozenset({"count", "count_distinct"})
+TIME_KINDS = frozenset({"offset", "change", "growth", "cumulative"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Dimension:
     label: str = ""
     description: str = ""
     location: Location | None = None
+    timezone: str | None = None  # zone that naive timestamps of this column were recorded in
+    with_time_zone: bool = False  # the column holds TIMESTAMP WITH TIME ZONE values
+    tenure: str | None = None  # "entity.dimension" of the start: periods (at `grain`) since it
 
     @property
     def ref(self) -> str:
@@ -53,6 +57,7 @@ class Measure:
     label: str = ""
     description: str = ""
     location: Location | None = None
+    semi_additive: str | None = None  # "last" or "first": one snapshot per period, not the sum over time
 
     @property
     def ref(self) -> str:
@@ -84,7 +89,7 @@ class Entity:
 @dataclass(frozen=True)
 class Metric:
     name: str
-    kind: str  # "simple", "ratio" or "derived"
+    kind: str  # "simple", "ratio", "derived", or a time kind (see TIME_KINDS)
     measure: str | None = None
     filter: exp.Expression | None = None
     numerator: str | None = None
@@ -94,6 +99,12 @@ class Metric:
     label: str = ""
     description: str = ""
     location: Location | None = None
+    base: str | None = None  # time kinds: the metric they are computed from
+    compare: str = "period"  # offset/change/growth: "period" (the previous one) or "year" (a year earlier)
+    periods: int = 1  # offset/change/growth: how many periods (or years) back
+    window: tuple[int, str] | None = None  # cumulative: trailing (count, grain); None = from the start
+    to_date: str | None = None  # cumulative: restart at each period of this grain (year to date, ...)
+    target_grain: str | None = None  # attainment: the grain the targets are declared at
 
 
 @dataclass(frozen=True)
