@@ -20,7 +20,11 @@ from crmetrics import hookspecs
 from crmetrics.errors import PluginError
 
 ENTRY_POINT_GROUP = "crmetrics"
-BUILTIN_PLUGINS: tuple[str, ...] = ("crmetrics.engines.builtin", "crmetrics.analysis.lifecycle", "crmetrics.analysis.value")
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "crmetrics.engines.builtin",
+    "crmetrics.analysis.lifecycle",
+    "crmetrics.analysis.value",
+)
 KINDS = {
     "register_analysis_methods": "analysis method",
     "register_report_formats": "report format",
