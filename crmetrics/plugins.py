@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "crmetrics"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "crmetrics.engines.builtin",
     "crmetrics.analysis.lifecycle",
+    "crmetrics.analysis.builtin",
     "crmetrics.analysis.value",
 )
 KINDS = {

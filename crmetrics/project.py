@@ -35,12 +35,14 @@ def load(
     """
     raw = load_raw(path, env, allow_outside)
     settings = raw.data.get("settings") if isinstance(raw.data.get("settings"), dict) else {}
-    registry = get_plugin_manager(strict=settings.get("strict_plugins"), extra=plugins)[1]
-    methods = registry.of("analysis method")
+    registry = None  # without analyses the plugin scan waits until something needs it (faster start)
+    if raw.data.get("analyses") or plugins:
+        registry = get_plugin_manager(strict=settings.get("strict_plugins"), extra=plugins)[1]
+    methods = registry.of("analysis method") if registry is not None else {}
     builder = OutputsBuilder(raw, allow_outside, methods)
     model = builder.build()
     issues = raw.issues + builder.issues
-    if model.analyses:
+    if model.analyses and registry is not None:
         issues += check_analyses(model, registry)
     if not issues:  # per-entity analysis outputs are built over the complete, valid model
         issues += attach_outputs(model, builder.virtual, methods)
@@ -87,7 +89,12 @@ def _check_params(model: SemanticModel, analysis: Any, check: Any) -> list[Issue
     """The method's own checks against the model, at the offending parameter's file:line:column."""
     params = analysis.params
     issues = []
-    for key, message in check(model, params):
+    try:
+        problems = list(check(model, params))
+    except Exception as error:  # a plugin's bug is reported where the analysis is configured, not raised
+        message = f"analysis method '{analysis.method}' failed to check its parameters: {type(error).__name__}: {error}"
+        return [Issue("CRM703", message, analysis.location, ("analyses", analysis.name))]
+    for key, message in problems:
         loc = params.value_loc(key) if hasattr(params, "value_loc") and key in params else analysis.location
         issues.append(Issue("CRM702", message, loc, ("analyses", analysis.name, key)))
     return issues

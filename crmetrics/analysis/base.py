@@ -7,7 +7,7 @@ runs inside the database, honours the query's `where`, segments and row-level se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,12 @@ class AnalysisMethod:
     parameters: Obj
     run: Callable[[AnalysisContext], AnalysisResult]
     entity_outputs: Callable[[AnalysisContext], tuple[str, exp.Select, Sequence[str]]] | None = None
+    # the names and types (categorical, number, ...) of the `entity_outputs` columns, known from the parameters
+    # alone, so that segments and metric filters in the YAML may name them before any SQL is built
+    output_columns: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None
+    # checks of the parameters against the model (does `entity` exist, ...): (parameter name, message) pairs,
+    # reported at load time with the parameter's file:line:column
+    check: Callable[[SemanticModel, Mapping[str, Any]], Iterable[tuple[str, str]]] | None = None
 
     def validate(self) -> None:
         """Called when the method is registered: a broken contract is reported as a plugin problem."""
@@ -96,3 +102,9 @@ class AnalysisMethod:
             raise PluginError(f"analysis method '{self.name}': parameters must be a crmetrics.dsl.schema.Obj")
         if not callable(self.run):
             raise PluginError(f"analysis method '{self.name}': run must be callable")
+        if self.entity_outputs is not None and not callable(self.entity_outputs):
+            raise PluginError(f"analysis method '{self.name}': entity_outputs must be callable")
+        for name in ("output_columns", "check"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise PluginError(f"analysis method '{self.name}': {name} must be callable")

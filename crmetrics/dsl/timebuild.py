@@ -48,7 +48,7 @@ def _known_zone(name: str) -> bool:
 def check_dimensions(builder: ModelBuilder, model: SemanticModel) -> None:
     """Tenure dimensions name a reachable time dimension and live on an entity with a `time`; zones exist."""
     for entity in model.entities.values():
-        raw_dims = builder.data["entities"][entity.name].get("dimensions") or {}
+        raw_dims = (builder.data["entities"].get(entity.name) or {}).get("dimensions") or {}  # analysis outputs: none
         for dim in entity.dimensions.values():
             raw = raw_dims.get(dim.name) if isinstance(raw_dims, dict) else None
             path = ("entities", entity.name, "dimensions", dim.name)

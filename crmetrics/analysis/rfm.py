@@ -1,0 +1,345 @@
+"""RFM: recency, frequency and monetary value per entity, quantile (or threshold) scores and named segments.
+
+Scores: score = 1 + floor(bins * (r - 1) / n), r the 1-based minimum rank (SQL RANK()) of the value in ascending
+order and n the number of scored entities, so tied values always get the same score. Recency ranks by the date of
+the last event ascending, so the most recent entities score highest. Entities without events are not scored.
+Everything is one chain of CTEs that runs inside the database; see docs/analyses.md for the exact rules.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlglot import exp
+
+from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
+from crmetrics.analysis.sqlkit import (
+    alias,
+    case,
+    check_events,
+    check_measure,
+    col,
+    date_literal,
+    joined_key,
+    measure_aggregate,
+    num,
+    ordered,
+    parse_date,
+    safe_div,
+    select,
+    tbl,
+    text,
+    union_all,
+    window,
+    with_ctes,
+)
+from crmetrics.dsl.schema import NAME_PATTERN, Field, ListOf, Num, Obj, Str
+from crmetrics.model.types import SemanticModel
+
+LETTERS = ("r", "f", "m")
+OUTPUTS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment")
+
+# The widely used RFM segment map for 5 bins, on the R score and FM = (F + M) / 2; the first rule that matches wins.
+DEFAULT_SEGMENTS: dict[str, dict[str, list[float]]] = {
+    "Champions": {"r": [4, 5], "fm": [4, 5]},
+    "Loyal Customers": {"r": [3, 5], "fm": [3, 5]},
+    "Potential Loyalist": {"r": [4, 5], "fm": [2, 5]},
+    "New Customers": {"r": [5, 5]},
+    "Promising": {"r": [4, 4]},
+    "Need Attention": {"r": [3, 3], "fm": [2, 5]},
+    "About To Sleep": {"r": [3, 3]},
+    "Can't Lose Them": {"r": [1, 1], "fm": [4, 5]},
+    "At Risk": {"r": [1, 2], "fm": [3, 5]},
+    "Hibernating": {"r": [1, 2], "fm": [2, 5]},
+    "Lost": {"r": [1, 2]},
+}
+
+_RANGE = ListOf(item=Num(), min_items=2, max_items=2, description="[lowest, highest] score, both included.")
+RULE = Obj(
+    description="Score ranges an entity must fall in; fm is the mean of the F and M scores. Omitted: any score.",
+    fields={key: Field(_RANGE) for key in ("r", "f", "m", "fm")},
+    empty_ok=True,
+)
+PARAMETERS = Obj(
+    fields={
+        "entity": Field(Str(pattern=NAME_PATTERN, description="The entity scored, e.g. customers."), required=True),
+        "events": Field(Str(pattern=NAME_PATTERN, description="Its events, e.g. orders (joined to entity)."), True),
+        "monetary": Field(Str(description="A measure of the events, e.g. orders.revenue."), required=True),
+        "bins": Field(Num(integer=True, minimum=2, maximum=100, description="Scores run from 1 to bins (5).")),
+        "as_of": Field(Str(description="Date recency is measured to (default: the day after the latest event).")),
+        "thresholds": Field(
+            Obj(
+                description="Explicit cut-offs per letter instead of quantiles (bins - 1 ascending numbers).",
+                fields={letter: Field(ListOf(item=Num(), min_items=1)) for letter in LETTERS},
+            )
+        ),
+        "segments": Field(
+            Obj(description="Segment name -> score ranges, first match wins (default: the standard map).", extra=RULE)
+        ),
+    }
+)
+
+
+def _bins(params: Mapping[str, Any]) -> int:
+    return int(params.get("bins", 5))
+
+
+def segment_map(params: Mapping[str, Any]) -> dict[str, Mapping[str, Sequence[float]]]:
+    """The segment rules in effect: the YAML's `segments`, else the default map."""
+    rules = params.get("segments")
+    return {name: dict(rule or {}) for name, rule in rules.items()} if rules else DEFAULT_SEGMENTS
+
+
+def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """Entities, measure, date, thresholds and segment ranges make sense together."""
+    problems = check_events(model, params) + check_measure(model, params, "monetary", "events")
+    entity = model.entities.get(params.get("entity", ""))
+    if entity is not None and entity.key in OUTPUTS:
+        problems.append(("entity", f"the key column '{entity.key}' clashes with an RFM output column"))
+    if "as_of" in params and parse_date(params["as_of"]) is None:
+        problems.append(("as_of", f"'{params['as_of']}' is not a date (write YYYY-MM-DD)"))
+    bins = _bins(params)
+    for letter, cuts in (params.get("thresholds") or {}).items():
+        if not isinstance(cuts, list) or not all(isinstance(c, int | float) for c in cuts):
+            continue
+        if len(cuts) != bins - 1 or any(a >= b for a, b in itertools.pairwise(cuts)):
+            problems.append(("thresholds", f"{letter}: give {bins - 1} strictly ascending numbers (bins - 1)"))
+    if "segments" not in params and bins != 5:
+        problems.append(("bins", "the default segment map is for 5 bins: give a `segments` map for other bins"))
+    for name, rule in (params.get("segments") or {}).items():
+        for key, bounds in (rule or {}).items():
+            if isinstance(bounds, list) and len(bounds) == 2 and not 1 <= bounds[0] <= bounds[1] <= bins:
+                problems.append(("segments", f"segment '{name}': {key} range must lie within 1..{bins}, low first"))
+    return problems
+
+
+def output_columns(params: Mapping[str, Any]) -> dict[str, str]:
+    """Per-entity outputs usable as dimensions: `customer_rfm.segment`, `customer_rfm.r_score`, ..."""
+    return {name: "categorical" if name == "segment" else "number" for name in OUTPUTS}
+
+
+# --- SQL ---------------------------------------------------------------------------------------------------------
+
+
+def _quantile_score(value: exp.Expression, bins: int, nulls_first: bool = False) -> exp.Expression:
+    """1 + floor(bins * (RANK() - 1) / n): ties share the minimum rank, hence the score."""
+    rank = window(exp.Anonymous(this="RANK"), [ordered(value, nulls_first=nulls_first)])
+    n = window(exp.Count(this=exp.Star()))
+    step = exp.Mul(this=num(bins), expression=exp.Paren(this=exp.Sub(this=rank, expression=num(1))))
+    return exp.Add(this=num(1), expression=exp.IntDiv(this=step, expression=n))
+
+
+def _threshold_score(value: exp.Expression, cuts: Sequence[float], higher_is_better: bool) -> exp.Expression:
+    """1 + the number of cut-offs reached (recency: 1 + the number of cut-offs not exceeded)."""
+    score: exp.Expression = num(1)
+    for cut in cuts:
+        reached = (
+            exp.GTE(this=value.copy(), expression=num(cut))
+            if higher_is_better
+            else exp.LTE(this=value.copy(), expression=num(cut))
+        )
+        score = exp.Add(this=score, expression=case([(reached, num(1))], num(0)))
+    return score
+
+
+def _score(params: Mapping[str, Any], letter: str, value: exp.Expression, rank_by: exp.Expression) -> exp.Expression:
+    cuts = (params.get("thresholds") or {}).get(letter)
+    if cuts:
+        return _threshold_score(value, cuts, higher_is_better=letter != "r")
+    return _quantile_score(rank_by, _bins(params), nulls_first=letter == "m")
+
+
+def _within(value: exp.Expression, low: float, high: float) -> exp.Expression:
+    return exp.and_(exp.GTE(this=value, expression=num(low)), exp.LTE(this=value.copy(), expression=num(high)))
+
+
+def _segment_case(params: Mapping[str, Any]) -> exp.Expression:
+    ifs = []
+    for name, rule in segment_map(params).items():
+        conditions = []
+        for key, (low, high) in rule.items():
+            if key == "fm":  # (f + m) / 2 in [low, high], in integers
+                total = exp.Add(this=col("f_score"), expression=col("m_score"))
+                conditions.append(_within(exp.Paren(this=total), 2 * low, 2 * high))
+            else:
+                conditions.append(_within(col(f"{key}_score"), low, high))
+        ifs.append((exp.and_(*conditions) if conditions else exp.true(), text(name)))
+    return case(ifs)
+
+
+def _chain(ctx: AnalysisContext) -> dict[str, exp.Expression]:
+    """CTEs: the event rows, one row per entity, its recency, its scores, and its segment."""
+    params = ctx.params
+    frame = ctx.frame(params["events"])
+    key = joined_key(frame, params["entity"])
+    day = frame.time()
+    events = frame.select({"k": key, "d": day, "v": frame.measure_value(params["monetary"])})
+    keep = [key.copy().is_(exp.null()).not_(), exp.Paren(this=day.copy()).is_(exp.null()).not_()]
+    as_of = parse_date(params["as_of"]) if "as_of" in params else None
+    if as_of is not None:  # events on or after as_of are not yet known on that day
+        keep.append(exp.LT(this=day.copy(), expression=date_literal(as_of)))
+    events = events.where(*keep, copy=False)
+    per_entity = select(
+        {
+            "k": col("k"),
+            "last_day": exp.Max(this=col("d")),
+            "frequency": exp.Count(this=exp.Star()),
+            "monetary": measure_aggregate(ctx.model, params["monetary"], col("v")),
+        },
+        "events",
+    ).group_by(col("k"), copy=False)
+    as_of_sql = (
+        date_literal(as_of)
+        if as_of is not None
+        else exp.cast(
+            exp.DateAdd(this=window(exp.Max(this=col("last_day"))), expression=num(1), unit=exp.Var(this="DAY")),
+            exp.DataType.Type.DATE,
+        )
+    )
+    recency = exp.DateDiff(this=as_of_sql.copy(), expression=col("last_day"), unit=exp.Var(this="DAY"))
+    measured = select(
+        {
+            "k": col("k"),
+            "last_day": col("last_day"),
+            "as_of": as_of_sql,
+            "recency_days": recency,
+            "frequency": col("frequency"),
+            "monetary": col("monetary"),
+        },
+        "per_entity",
+    )
+    scored = select(
+        {
+            "k": col("k"),
+            "as_of": col("as_of"),
+            "recency_days": col("recency_days"),
+            "frequency": col("frequency"),
+            "monetary": col("monetary"),
+            "r_score": _score(params, "r", col("recency_days"), col("last_day")),
+            "f_score": _score(params, "f", col("frequency"), col("frequency")),
+            "m_score": _score(params, "m", col("monetary"), col("monetary")),
+        },
+        "measured",
+    )
+    columns = {name: col(name) for name in ("k", "as_of", *OUTPUTS[:-1])}
+    segmented = select({**columns, "segment": _segment_case(params)}, "scored")
+    return {"events": events, "per_entity": per_entity, "measured": measured, "scored": scored, "segmented": segmented}
+
+
+def _key_name(ctx: AnalysisContext) -> str:
+    return ctx.model.entities[ctx.params["entity"]].key or ""
+
+
+def scores_query(ctx: AnalysisContext, order: bool = True) -> exp.Select:
+    """One row per scored entity: its key under its own name, R, F, M, the three scores and the segment."""
+    columns = {_key_name(ctx): col("k"), **{name: col(name) for name in OUTPUTS}}
+    query = with_ctes(select(columns, "segmented"), _chain(ctx))
+    return query.order_by(ordered(col("k")), copy=False) if order else query
+
+
+def segments_query(ctx: AnalysisContext) -> exp.Select:
+    """One row per segment of the map, in map order (empty ones too), then unmatched entities if any."""
+    names = list(segment_map(ctx.params))
+    listed = union_all([exp.select(alias(text(n), "segment"), alias(num(i), "position")) for i, n in enumerate(names)])
+    ctes = _chain(ctx)
+    ctes["listed"] = exp.select("*").from_(exp.Subquery(this=listed, alias=exp.TableAlias(this=exp.to_identifier("l"))))
+    ctes["totals"] = select({"n": exp.Count(this=exp.Star()), "total": exp.Sum(this=col("monetary"))}, "segmented")
+    per_segment = {
+        "entities": exp.Count(this=exp.Star()),
+        "monetary": exp.Sum(this=col("monetary")),
+        "mean_r": exp.Avg(this=col("r_score")),
+        "mean_f": exp.Avg(this=col("f_score")),
+        "mean_m": exp.Avg(this=col("m_score")),
+    }
+    ctes["grouped"] = select({"segment": col("segment"), **per_segment}, "segmented").group_by(
+        col("segment"), copy=False
+    )
+
+    def row(segment: exp.Expression, position: exp.Expression, source: str) -> dict[str, exp.Expression]:
+        entities = exp.func("COALESCE", col("entities", source), num(0))
+        monetary = exp.func("COALESCE", col("monetary", source), num(0))
+        return {
+            "segment": segment,
+            "entities": entities,
+            "share": safe_div(entities.copy(), col("n", "totals")),
+            "monetary": monetary,
+            "monetary_share": safe_div(monetary.copy(), col("total", "totals")),
+            "mean_r": col("mean_r", source),
+            "mean_f": col("mean_f", source),
+            "mean_m": col("mean_m", source),
+            "position": position,
+        }
+
+    on = exp.EQ(this=col("segment", "grouped"), expression=col("segment", "listed"))
+    known = select(row(col("segment", "listed"), col("position", "listed"), "grouped"), "listed")
+    known = known.join(tbl("grouped"), on=on, join_type="left", copy=False).join(tbl("totals"), join_type="cross")
+    unmatched = select(row(exp.null(), num(len(names)), "grouped"), "grouped").join(tbl("totals"), join_type="cross")
+    unmatched = unmatched.where(col("segment", "grouped").is_(exp.null()), copy=False)
+    ctes["rows"] = union_all([known, unmatched])
+    columns = ["segment", "entities", "share", "monetary", "monetary_share", "mean_r", "mean_f", "mean_m"]
+    query = with_ctes(select({c: col(c) for c in columns}, "rows"), ctes)
+    return query.order_by(ordered(col("position")), copy=False)
+
+
+def summary_query(ctx: AnalysisContext) -> exp.Select:
+    return with_ctes(
+        select(
+            {
+                "entities": exp.Count(this=exp.Star()),
+                "monetary": exp.Sum(this=col("monetary")),
+                "as_of": exp.Max(this=col("as_of")),
+            },
+            "segmented",
+        ),
+        _chain(ctx),
+    )
+
+
+def run(ctx: AnalysisContext) -> AnalysisResult:
+    """Scores per entity, the segment table, headline figures and a bar chart of the segments."""
+    scores = ctx.run(scores_query(ctx))
+    segments = ctx.run(segments_query(ctx))
+    ((entities, monetary, as_of),) = ctx.run(summary_query(ctx)).rows
+    result = AnalysisResult("rfm", ctx.name, f"RFM analysis of {ctx.params['entity']}")
+    result.tables = {"scores": scores, "segments": segments}
+    result.figures = [
+        Figure("entities", "Scored entities", entities, "integer"),
+        Figure("monetary", "Monetary value", monetary, "currency"),
+        Figure("as_of", "Recency measured to", as_of, "date"),
+    ]
+    result.charts = [
+        {
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "title": "Entities per RFM segment",
+            "data": {"name": "segments"},
+            "mark": "bar",
+            "encoding": {
+                "y": {"field": "segment", "type": "nominal", "sort": None},
+                "x": {"field": "entities", "type": "quantitative"},
+                "tooltip": [{"field": "monetary_share", "type": "quantitative", "format": ".1%"}],
+            },
+        }
+    ]
+    result.notes = [
+        f"Scores run from 1 to {_bins(ctx.params)}; tied values share a score. Entities without "
+        f"{ctx.params['events']} are not scored."
+    ]
+    return result
+
+
+def entity_outputs(ctx: AnalysisContext) -> tuple[str, exp.Select, Sequence[str]]:
+    """The scores table as a per-entity SELECT, exposed as dimensions `analysis_name.segment` etc."""
+    return ctx.params["entity"], scores_query(ctx, order=False), list(OUTPUTS)
+
+
+METHOD = AnalysisMethod(
+    name="rfm",
+    description="Recency, frequency and monetary scores per entity, with named segments.",
+    parameters=PARAMETERS,
+    run=run,
+    entity_outputs=entity_outputs,
+    output_columns=output_columns,
+    check=check,
+)
