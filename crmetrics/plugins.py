@@ -22,6 +22,7 @@ from crmetrics.errors import PluginError
 ENTRY_POINT_GROUP = "crmetrics"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "crmetrics.engines.builtin",
+    "crmetrics.reports.builtin",
     "crmetrics.analysis.lifecycle",
     "crmetrics.analysis.builtin",
     "crmetrics.analysis.value",

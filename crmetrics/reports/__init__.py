@@ -1,0 +1,44 @@
+"""Reports: YAML definitions built into plain data, rendered by format plugins (html, md, json, csv, ...)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmetrics.errors import ReferenceNotFound
+from crmetrics.reports.base import RenderRequest, ReportFormat, write_output
+from crmetrics.reports.builder import build_document, resolve_params
+from crmetrics.reports.render import render_document
+
+if TYPE_CHECKING:
+    from crmetrics.project import Project
+
+__all__ = ["RenderRequest", "ReportFormat", "build_document", "render_report", "report_format", "resolve_params"]
+
+
+def report_format(project: Project, name: str) -> ReportFormat:
+    """The installed format `name` (built-in or from a plugin)."""
+    formats = project.plugins.of("report format")
+    if name not in formats:
+        raise ReferenceNotFound("report format", name, formats)
+    return formats[name]
+
+
+def render_report(
+    project: Project,
+    name: str,
+    format: str = "html",
+    out: str | os.PathLike | None = None,
+    options: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> Path:
+    """Build report `name`, render it as `format` and write it to `out` (default: `<name><extension>`)."""
+    fmt = report_format(project, format)
+    raw = project.model.reports.get(name)
+    if raw is None:
+        raise ReferenceNotFound("report", name, project.model.reports)
+    document = build_document(project, name, resolve_params(raw.get("parameters") or {}, **params))
+    target = Path(out) if out is not None else Path(f"{name}{fmt.extension}")
+    return write_output(render_document(document, fmt, project.model.root, options), target)

@@ -1,0 +1,47 @@
+"""Charts: Vega-Lite specifications rendered to inline SVG.
+
+`to_svg` uses vl-convert (the `charts` extra: `pip install 'crmetrics[charts]'`), the reference Vega-Lite
+compiler, when it is installed, and otherwise the built-in renderer in `svg.py`, so a report always has its charts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from typing import Any
+
+from crmetrics.reports.charts.svg import render_svg
+
+__all__ = ["RENDERERS", "available_renderer", "to_svg"]
+
+RENDERERS = ("auto", "vl-convert", "builtin")
+
+
+def available_renderer(choice: str = "auto") -> str:
+    """The renderer `choice` resolves to on this machine."""
+    if choice == "auto":
+        return "vl-convert" if importlib.util.find_spec("vl_convert") is not None else "builtin"
+    return choice
+
+
+def to_svg(spec: dict[str, Any], title: str = "", renderer: str = "auto") -> str | None:
+    """The chart as inline SVG; None when the built-in renderer cannot draw the spec (the data is shown instead)."""
+    if available_renderer(renderer) == "vl-convert":
+        import vl_convert
+
+        svg = vl_convert.vegalite_to_svg(spec)
+        # responsive: the page's CSS sizes the chart; the viewBox keeps its proportions
+        svg = re.sub(r'<svg ([^>]*?)width="([\d.]+)" height="([\d.]+)"', _viewbox, svg, count=1)
+        label = title or "chart"
+        return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" class="chart" ', 1)
+    return render_svg(spec, title)
+
+
+def _viewbox(match: re.Match[str]) -> str:
+    rest, width, height = match.group(1), match.group(2), match.group(3)
+    box = "" if "viewBox" in rest else f' viewBox="0 0 {width} {height}"'
+    return f'<svg {rest}width="{width}" height="{height}"{box}'
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")

@@ -1,0 +1,78 @@
+"""How numbers look in reports: one place for the formats a metric declares (number, integer, currency, ...).
+
+These are registered as Jinja filters (`{{ value | fmt('currency') }}`) and used by the chart renderer's labels.
+Currency has no symbol: a metric layer does not know the currency of the amounts it sums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+__all__ = ["change_text", "fmt", "short_number"]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def fmt(value: Any, format: str = "number") -> str:
+    """`value` as text in the metric `format`; NULL shows as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    number = _number(value)
+    if number is None:
+        return str(value)
+    if format == "percent":
+        return f"{number * 100:,.1f}%"
+    if format == "integer":
+        return f"{round(number):,}"
+    if format == "currency":
+        return f"{number:,.2f}"
+    if format == "duration":
+        return _duration(number)
+    if number == int(number) and abs(number) < 1e15:
+        return f"{int(number):,}"
+    return f"{number:,.2f}" if abs(number) >= 100 else f"{number:,.3g}" if abs(number) < 1 else f"{number:,.2f}"
+
+
+def _duration(seconds: float) -> str:
+    days = seconds / 86_400
+    if abs(days) >= 1:
+        return f"{days:,.1f} d"
+    return f"{seconds / 3600:,.1f} h"
+
+
+def short_number(value: Any, format: str = "number") -> str:
+    """A compact label for tiles and axes: 1.2M, 34.5k, 12.3%."""
+    number = _number(value)
+    if number is None:
+        return fmt(value, format)
+    if format == "percent":
+        return f"{number * 100:.1f}%"
+    if format == "duration":
+        return _duration(number)
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(number) >= size:
+            return f"{number / size:.1f}{suffix}"
+    if format == "integer" or number == int(number):
+        return f"{round(number):,}"
+    return f"{number:.2f}" if abs(number) >= 1 else f"{number:.3g}"
+
+
+def change_text(tile: dict[str, Any]) -> str:
+    """The change on the previous period: percentage points for percent metrics, else relative."""
+    if tile.get("format") == "percent":
+        delta = _number(tile.get("delta"))
+        return "—" if delta is None else f"{delta * 100:+.1f} pp"
+    change = _number(tile.get("change"))
+    return "—" if change is None else f"{change * 100:+.1f}%"
