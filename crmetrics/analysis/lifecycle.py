@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from crmetrics.analysis import cohort, funnel, time_to_event
+from crmetrics.analysis import churn, cohort, funnel, pipeline, time_to_event
 from crmetrics.analysis.base import AnalysisMethod
 from crmetrics.hookspecs import hookimpl
 
-METHODS = (cohort.METHOD, time_to_event.METHOD, funnel.METHOD)
+METHODS = (cohort.METHOD, time_to_event.METHOD, funnel.METHOD, pipeline.METHOD, churn.METHOD)
 
 
 @hookimpl
