@@ -40,9 +40,9 @@ def safe_div(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expr
 
 
 def count_if(condition: exp.Expression) -> exp.Expression:
-    """SUM(CASE WHEN condition THEN 1 ELSE 0 END): portable where COUNT(*) FILTER is not."""
+    """COALESCE(SUM(CASE WHEN condition THEN 1 ELSE 0 END), 0): portable (unlike FILTER), and 0 over no rows."""
     case = exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))], default=exp.Literal.number(0))
-    return exp.Sum(this=case)
+    return exp.Coalesce(this=exp.Sum(this=case), expressions=[exp.Literal.number(0)])
 
 
 def date_literal(day: dt.date) -> exp.Expression:
