@@ -94,7 +94,7 @@ class _Deals:
         self.reached = exp.Case(ifs=[exp.If(this=self.won.copy(), true=num(len(self.stages)))], default=furthest)
 
 
-def learned_rates(ctx: AnalysisContext) -> Result:
+def rates_query(ctx: AnalysisContext) -> exp.Select:
     """Per open stage: closed deals that reached it, won deals among them, and their ratio."""
     deals = _Deals(ctx)
     rows = deals.frame.select({"reached": deals.reached, "won": flag(deals.won), "lost": flag(deals.lost)})
@@ -129,7 +129,7 @@ def learned_rates(ctx: AnalysisContext) -> Result:
         },
         "rates",
     )
-    return ctx.run(with_ctes(order_by(final, ["stage_index"]), {"deals": rows, "rates": union}))
+    return with_ctes(order_by(final, ["stage_index"]), {"deals": rows, "rates": union})
 
 
 def probabilities(ctx: AnalysisContext) -> Result:
@@ -139,7 +139,7 @@ def probabilities(ctx: AnalysisContext) -> Result:
     unknown = sorted(set(declared) - set(stages))
     if unknown:
         raise AnalysisError(f"analysis '{ctx.name}': probabilities name stages not in `stages`: {', '.join(unknown)}")
-    learned = {r["stage"]: r for r in learned_rates(ctx).records()}
+    learned = {r["stage"]: r for r in ctx.run(rates_query(ctx)).records()}
     rows = []
     for i, stage in enumerate(stages, 1):
         evidence = learned[stage]
