@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -57,6 +58,11 @@ class Registry:
         return self.items[kind]
 
 
+# plugins registered in the current context only, by `crmetrics.testing.registered`: a test's plugin never leaks into
+# another test or thread, and nothing is shared between projects outside such a block
+SCOPED_PLUGINS: ContextVar[tuple[object, ...]] = ContextVar("crmetrics_scoped_plugins", default=())
+
+
 def strict_from_env() -> bool:
     return os.environ.get("CRMETRICS_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
 
@@ -73,7 +79,7 @@ def get_plugin_manager(
         pm.register(importlib.import_module(name), name=name)
     if entry_points_too:
         _load_entry_points(pm, registry, strict)
-    for plugin in extra:
+    for plugin in dict.fromkeys((*SCOPED_PLUGINS.get(), *extra)):  # once each, in order
         pm.register(plugin)
     _check(pm, registry, strict)
     for hook_name, kind in KINDS.items():

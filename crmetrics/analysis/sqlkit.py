@@ -161,8 +161,9 @@ def metric_query(
     context: Mapping[str, Any],
 ) -> exp.Select:
     """The compiled SELECT of an ordinary question: columns named by the references and metric names asked for."""
-    query = build_query(model, list(metrics), list(by), where, list(segments), context=context)
-    tree = compile_select(model, query)
+    query = build_query(model, list(metrics), list(by), where, list(segments))
+    # the context goes in as given: a load-time DeferredContext must reach the compiler's binding unchanged
+    tree = compile_select(model, dataclasses.replace(query, context=context))
     tree.set("order", None)  # used as a CTE: the caller orders its own output
     return tree
 
@@ -249,3 +250,20 @@ def check_dimensions(model: SemanticModel, params: Mapping[str, Any], key: str) 
         if model.dimension(ref.entity or "", ref.name) is None:
             problems.append((key, f"unknown dimension '{text_}'"))
     return problems
+
+
+def member_spec(model: SemanticModel, params: Mapping[str, Any]) -> tuple[SemanticModel, str, str, bool]:
+    """Who the members are: per `entity` (its key) or per value of the dimension `by`.
+
+    Returns the model to compile against, the reference to group by, the output column name (the key's own name, or
+    the reference as queries name it) and whether a NULL member is dropped (an orphan fact row is not an entity; a
+    NULL dimension value is a group like any other).
+    """
+    if params.get("entity"):
+        model, ref = with_key_dimension(model, params["entity"])
+        return model, ref, model.entities[params["entity"]].key or "", True
+    return model, params["by"], params["by"], False
+
+
+def member_checks(model: SemanticModel, params: Mapping[str, Any]) -> list[tuple]:
+    return check_entity(model, params, "entity") + check_dimensions(model, params, "by")

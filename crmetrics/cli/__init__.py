@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from crmetrics.errors import CrmetricsError
 
-COMMANDS = ("validate", "listing", "compile_query", "schema")
+COMMANDS = ("validate", "listing", "compile_query", "schema", "analyze", "plugins", "report", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,7 +6,9 @@ import argparse
 import sys
 
 from crmetrics.cli.common import add_project_options
+from crmetrics.cli.plugins import report_problems
 from crmetrics.errors import ConfigError
+from crmetrics.plugins import get_plugin_manager
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"{issue}\n")
         count = len(error.issues)
         sys.stderr.write(f"{count} problem{'s' if count != 1 else ''} found\n")
+        report_problems(get_plugin_manager()[1])  # a broken plugin often explains an unknown method
         return 2
+    report_problems(project.plugins)
     model = project.model
     sys.stdout.write(
         f"ok: {model.name}: {len(model.entities)} entities, {len(model.metrics)} metrics, "

@@ -1,0 +1,59 @@
+"""`crmetrics analyze NAME`: run an analysis declared in the project and print its tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from crmetrics.cli.common import add_project_options, format_table, load_project, parse_context, print_result
+from crmetrics.errors import QueryError
+from crmetrics.result import plain
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("analyze", help="run an analysis declared in the project")
+    parser.add_argument("name", help="the analysis, as named under `analyses:`")
+    parser.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table")
+    parser.add_argument("--table", help="with --format csv: the result table to print (default: the first)")
+    parser.add_argument("--where", help="a filter over dimension references")
+    parser.add_argument("--segment", action="append", default=[], dest="segments", help="a segment (repeatable)")
+    add_project_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    result = project.analyze(
+        args.name,
+        where=args.where,
+        segments=args.segments,
+        context=parse_context(args.context),
+        connection=args.connection,
+    )
+    if args.format == "json":
+        tables = {name: json.loads(table.to_json()) for name, table in result.tables.items()}
+        sys.stdout.write(json.dumps(tables, indent=2, ensure_ascii=False) + "\n")
+    elif args.format == "csv":
+        name = args.table or next(iter(result.tables), None)
+        if name not in result.tables:
+            raise QueryError(f"analysis '{args.name}' has no table '{name}'; it has: {', '.join(result.tables)}")
+        print_result(result.tables[name], "csv")
+    else:
+        _print_tables(result, project.model.settings.get("row_limit"))
+    return 0
+
+
+def _print_tables(result, row_limit: int | None) -> None:
+    """The title, the headline figures, each table under its name, and the notes."""
+    out = sys.stdout
+    out.write(f"{result.title}\n\n")
+    if result.figures:
+        rows = [(f.label, plain(f.value)) for f in result.figures]
+        out.write(format_table(["figure", "value"], rows) + "\n")
+    for name, table in result.tables.items():
+        out.write(f"{name}\n")
+        print_result(table, "table", row_limit)
+        out.write("\n")
+    for note in result.notes:
+        out.write(f"note: {note}\n")
