@@ -54,6 +54,7 @@ entities:
     key: opportunity_id
     time: created_at
     dimensions:
+      opportunity_id: {type: number}
       owner: {}
       region: {}
       stage: {}
