@@ -118,6 +118,7 @@ def historical_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> exp.
         {
             setup.key_name: col("k"),
             "orders": exp.Count(this=exp.Star()),
+            "orders_with_value": exp.Count(this=col("v")),
             "revenue": exp.Sum(this=col("v")),
             "first_purchase": exp.Min(this=col("d")),
             "last_purchase": exp.Max(this=col("d")),
@@ -137,7 +138,7 @@ def historical_result(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> Ana
     records = customers.records()
     orders = sum(r["orders"] for r in records)
     revenue = sum(r["revenue"] or 0.0 for r in records)
-    valued = sum(r["orders"] for r in records if r["revenue"] is not None)
+    valued = sum(r["orders_with_value"] for r in records)
     # each customer is observed for at least one time unit, so a first purchase made today is not a rate of infinity
     exposure = sum(max(r["tenure"], 1.0) for r in records)
     aov = revenue / valued if valued else None

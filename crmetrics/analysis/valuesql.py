@@ -85,7 +85,7 @@ def ordered(names: Sequence[str], descending: Sequence[str] = (), table_name: st
 
 
 def with_ctes(query: exp.Select, ctes: Mapping[str, exp.Expression]) -> exp.Select:
-    """Attach the CTEs, in order, to `query`."""
+    """Attach copies of the CTEs, in order, to `query` (rendering may rewrite a tree, so none is shared)."""
     for name, body in ctes.items():
-        query = query.with_(exp.to_identifier(name, quoted=True), as_=body, copy=False)
+        query = query.with_(exp.to_identifier(name, quoted=True), as_=body.copy(), copy=False)
     return query
