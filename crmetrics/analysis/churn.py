@@ -146,6 +146,7 @@ def churn_query(ctx: AnalysisContext, grain: str) -> exp.Select:
     """Per period with a change: new, churned, the change in active entities (and value), running totals."""
     contractual = bool(ctx.params.get("end"))
     ctes, last = (_contract_spells if contractual else _activity_spells)(ctx, grain)
+    # a spell that ends in the period it starts in (or before) is never active at a period's start
     churns = exp.and_(not_null(col("c")), exp.GT(this=col("c"), expression=col("a")))
     zero = num(0)
 
@@ -159,7 +160,7 @@ def churn_query(ctx: AnalysisContext, grain: str) -> exp.Select:
     negative = exp.Neg(this=col("v"))
     parts = [
         part(col("a"), 1, 0, 0, zero.copy()),
-        part(plus_one, 0, 0, 1, col("v")),
+        part(plus_one, 0, 0, 1, col("v")).where(exp.or_(col("c").is_(exp.null()), churns.copy()), copy=False),
         part(col("c"), 0, 1, 0, zero.copy()).where(churns, copy=False),
         part(after_churn, 0, 0, -1, negative).where(churns.copy(), copy=False),
     ]
