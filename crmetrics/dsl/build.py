@@ -105,8 +105,9 @@ class ModelBuilder:
             segments={},
             analyses=analyses,
             row_filters={},
-            reports=dict(self.data.get("reports") or {}),
-            settings=dict(self.data.get("settings") or {}),
+            # a section of the wrong type is already a schema issue; the model gets it empty
+            reports=dict(self.data["reports"]) if isinstance(self.data.get("reports"), dict) else {},
+            settings=dict(self.data["settings"]) if isinstance(self.data.get("settings"), dict) else {},
             files=tuple(self.raw.files),
             paths=paths,
             description=_text(self.data, "description"),
@@ -416,7 +417,7 @@ class ModelBuilder:
     # --- metrics, segments, security --------------------------------------------------------------------------
 
     def metrics(self, model: SemanticModel) -> dict[str, Metric]:
-        raw_metrics = self.data.get("metrics") or {}
+        raw_metrics = self.data["metrics"] if isinstance(self.data.get("metrics"), dict) else {}
         names = set(raw_metrics)
         metrics = {}
         for name, raw in _items(raw_metrics):

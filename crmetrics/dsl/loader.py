@@ -56,7 +56,11 @@ def _read(path: Path, env: Mapping[str, str] | None) -> tuple[YMap | None, list[
 
 def load_raw(path: str | os.PathLike, env: Mapping[str, str] | None = None, allow_outside: bool = False) -> RawProject:
     """Read the project file and its includes; collect every issue instead of stopping at the first."""
-    main = Path(path).resolve()
+    try:
+        main = Path(path).resolve()
+    except (OSError, ValueError, TypeError) as error:  # e.g. a NUL byte in the path
+        issue = Issue("CRM120", f"cannot read project file: {error}", Location(repr(path), 1, 1))
+        return RawProject(Path.cwd(), _empty(repr(path)), [], [issue])
     root = main.parent
     data, issues, shown = _read(main, env)
     project = RawProject(root, data if data is not None else _empty(shown), [shown], issues)
@@ -64,7 +68,7 @@ def load_raw(path: str | os.PathLike, env: Mapping[str, str] | None = None, allo
         return project
     project.issues += validate(data, PROJECT, data.loc)
     includes = data.get("include") or []
-    includes = [includes] if isinstance(includes, str) else includes
+    includes = [includes] if isinstance(includes, str) else includes if isinstance(includes, list) else []
     for index, pattern in enumerate(includes):
         if isinstance(pattern, str):
             loc = data["include"].item_loc(index) if isinstance(data["include"], list) else data.value_loc("include")
