@@ -6,9 +6,9 @@ In your plugin's `conftest.py`:
 
 and then, in a test:
 
-    def test_my_method(crm_project):
-        project = crm_project(analyses={"mine": {"method": "my_method", "responses": "nps_responses"}},
-                              plugins=[my_plugin_module])
+    def test_my_method(tiny_project):
+        project = tiny_project(analyses={"mine": {"method": "my_method", "responses": "nps_responses"}},
+                               plugins=[my_plugin_module])
         result = project.analyze("mine")
 
 The data set (`TINY_ROWS`) is small enough to check every number by hand: unicode names, a customer without
@@ -35,11 +35,11 @@ __all__ = [
     "TINY_PROJECT",
     "TINY_ROWS",
     "build_tiny_crm",
-    "crm_project",
     "isolated_plugin_manager",
     "register_plugin",
     "registered",
     "tiny_crm_path",
+    "tiny_project",
     "write_project",
 ]
 
@@ -213,8 +213,8 @@ def tiny_crm_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def crm_project(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """A factory: `crm_project(analyses=..., plugins=[...], tenant_filters=False, **extra)` -> a loaded Project."""
+def tiny_project(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """A factory: `tiny_project(analyses=..., plugins=[...], tenant_filters=False, **extra)` -> a loaded Project."""
     import crmetrics
 
     opened: list[Any] = []

@@ -48,6 +48,9 @@ class DeferredContext(Mapping[str, Any]):
     def __len__(self) -> int:
         return 0
 
+    def __bool__(self) -> bool:  # `context or {}` must keep it
+        return True
+
 
 def restore_placeholders(tree: exp.Expression) -> exp.Expression:
     """Marker literals left by `DeferredContext` become `:name` placeholders again."""
