@@ -14,7 +14,18 @@ from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
 from crmetrics.analysis.clv_fit import bgnbd_result
-from crmetrics.analysis.valuesql import col, date_literal, dbl, num, ordered, parse_date, select, with_ctes
+from crmetrics.analysis.valuesql import (
+    col,
+    date_literal,
+    dbl,
+    num,
+    ordered,
+    parse_date,
+    safe_div,
+    select,
+    table,
+    with_ctes,
+)
 from crmetrics.dsl.schema import Field, Num, Obj, Str
 from crmetrics.errors import AnalysisError
 from crmetrics.result import Result
@@ -90,25 +101,44 @@ def _units(later: exp.Expression, earlier: exp.Expression, setup: Setup) -> exp.
 
 
 def summary_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> exp.Select:
-    """The BG/NBD summary per customer: frequency, recency, T, monetary (and the observed revenue), in SQL."""
+    """The BG/NBD summary per customer: frequency, recency, T, monetary (and the observed revenue), in SQL.
+
+    The first day's value is found by joining each customer's first day back to the day rows, which is much cheaper
+    than a window over all of them; repeat purchases are then the totals minus the first day.
+    """
     per_day = select({"k": col("k"), "d": col("d"), "v": exp.Sum(this=col("v"))}, "clv_events")
     per_day = per_day.group_by(col("k"), col("d"))
-    first = exp.Window(this=exp.Min(this=col("d")), partition_by=[col("k")])
-    flagged = select({"k": col("k"), "d": col("d"), "v": col("v"), "first_d": first}, "clv_days")
-    repeat_value = exp.Case(ifs=[exp.If(this=col("d") > col("first_d"), true=col("v"))])
+    per_customer = select(
+        {
+            "k": col("k"),
+            "first_d": exp.Min(this=col("d")),
+            "last_d": exp.Max(this=col("d")),
+            "days": exp.Count(this=exp.Star()),
+            "total": exp.Sum(this=col("v")),
+            "valued": exp.Count(this=col("v")),
+        },
+        "clv_days",
+    ).group_by(col("k"))
+    first_value = col("v", "f")
+    first_known = exp.Case(ifs=[exp.If(this=first_value.is_(exp.null()), true=num(0))], default=num(1))
+    repeat_sum = exp.Sub(this=col("total", "c"), expression=exp.func("COALESCE", first_value.copy(), num(0)))
+    repeat_count = exp.Sub(this=col("valued", "c"), expression=first_known)
     query = select(
         {
-            setup.key_name: col("k"),
-            "frequency": exp.Sub(this=exp.Count(this=exp.Star()), expression=num(1)),
-            "recency": _units(exp.Max(this=col("d")), exp.Min(this=col("d")), setup),
-            "T": _units(date_literal(as_of), exp.Min(this=col("d")), setup),
-            "monetary": exp.Avg(this=repeat_value),
-            "revenue": exp.Sum(this=col("v")),
+            setup.key_name: col("k", "c"),
+            "frequency": exp.Sub(this=col("days", "c"), expression=num(1)),
+            "recency": _units(col("last_d", "c"), col("first_d", "c"), setup),
+            "T": _units(date_literal(as_of), col("first_d", "c"), setup),
+            "monetary": safe_div(repeat_sum, repeat_count),
+            "revenue": col("total", "c"),
         },
-        "clv_flagged",
-    ).group_by(col("k"))
+        exp.alias_(table("clv_customers"), "c"),
+    ).join(
+        exp.alias_(table("clv_days"), "f"),
+        on=exp.and_(col("k", "f").eq(col("k", "c")), col("d", "f").eq(col("first_d", "c"))),
+    )
     query = query.order_by(*ordered([setup.key_name]))
-    ctes = {"clv_events": _events(ctx, setup, date_literal(as_of)), "clv_days": per_day, "clv_flagged": flagged}
+    ctes = {"clv_events": _events(ctx, setup, date_literal(as_of)), "clv_days": per_day, "clv_customers": per_customer}
     return with_ctes(query, ctes)
 
 
