@@ -42,12 +42,12 @@ class Params:
 
 
 class SectionBuilder:
-    """Runs one report's sections against a project; `kpis` collects tile values for narrative text."""
+    """Runs one report's sections against a project; `tiles` collects KPI tile values for narrative text."""
 
     def __init__(self, project: Project, params: Params, narrative: Callable[[str, dict[str, Any]], str]) -> None:
         self.project, self.model, self.params = project, project.model, params
         self.narrative = narrative
-        self.kpis: dict[str, dict[str, Any]] = {}
+        self.tiles: dict[str, dict[str, Any]] = {}
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -110,7 +110,7 @@ class SectionBuilder:
                 "lower_is_better": name in lower,
             }
             tiles.append(tile)
-            self.kpis[name] = tile
+            self.tiles[name] = tile
         return {**self._head(section, "kpis", "Key figures"), "tiles": tiles, "compared": bool(previous)}
 
     def table(self, section: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +142,7 @@ class SectionBuilder:
         if section.get("metrics"):
             row = self._query(section, as_list(section["metrics"]), [], self._period(section)).records()[0]
             values = {k: plain(v) for k, v in row.items()}
-        body = self.narrative(section["text"], {"kpis": self.kpis, "metrics": values})
+        body = self.narrative(section["text"], {"kpis": self.tiles, "metrics": values})
         return {**self._head(section, "text", ""), "text": body}
 
     def drilldown(self, section: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,9 @@ def column_meta(model: SemanticModel | None, name: str, values: list[Any]) -> di
         isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None
     )
     numeric = numeric and any(v is not None for v in values)
-    meta: dict[str, Any] = {"name": name, "label": humanize(name), "format": "number", "numeric": numeric}
+    # identifiers are numbers but not quantities: no thousands separators
+    kind = "id" if name == "id" or name.endswith(("_id", ".id")) else "number"
+    meta: dict[str, Any] = {"name": name, "label": humanize(name), "format": kind, "numeric": numeric}
     if model is None:
         return meta
     metric = model.metrics.get(name)

@@ -56,7 +56,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 def axis_label(value: float, fmt: str | None) -> str:
     if fmt and fmt.endswith("%"):
         return f"{value * 100:.0f}%"
-    return short_number(value)
+    text = short_number(value)
+    # axis ticks are round numbers: 600k, not 600.0k
+    return text.replace(".0k", "k").replace(".0M", "M").replace(".0B", "B")
 
 
 def time_text(day: dt.date, fmt: str | None) -> str:
@@ -113,8 +115,9 @@ class Scale:
             step = (self.end - self.start) / len(self.domain)
             return self.start + step * index + step * self.padding / 2
         if self.kind == "time":
-            day = as_date(value)
-            number = None if day is None else float(day.toordinal())
+            # ticks are day ordinals already; data values are dates or ISO strings
+            day = None if isinstance(value, int | float) else as_date(value)
+            number = float(value) if isinstance(value, int | float) else None if day is None else float(day.toordinal())
         else:
             number = as_number(value)
         if number is None:

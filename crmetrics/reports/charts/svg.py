@@ -30,7 +30,7 @@ from crmetrics.reports.charts.scales import (
 
 __all__ = ["render_svg"]
 
-UNSUPPORTED = ("facet", "repeat", "concat", "hconcat", "vconcat", "transform", "params", "selection")
+UNSUPPORTED = ("facet", "repeat", "concat", "hconcat", "vconcat", "params", "selection")
 MARKS = ("bar", "line", "area", "point", "circle", "square", "rect", "rule", "text", "arc", "tick")
 AGGREGATES = {
     "sum": sum,
@@ -90,15 +90,25 @@ def _aggregate(data: list[dict[str, Any]], enc: dict[str, Any]) -> list[dict[str
     return out
 
 
+def _transform(data: list[dict[str, Any]], steps: Any) -> list[dict[str, Any]]:
+    """The `fold` transform (wide to long); any other transform is not drawn by this renderer."""
+    for step in steps or []:
+        if set(step) - {"fold", "as"}:
+            raise ValueError(f"transform {sorted(step)}")
+        key, value = step.get("as", ["key", "value"])
+        data = [{**row, key: name, value: row.get(name)} for row in data for name in step["fold"]]
+    return data
+
+
 def _layers(spec: dict[str, Any]) -> list[_Layer]:
     if any(key in spec for key in UNSUPPORTED):
         raise ValueError("unsupported composition")
-    top_data = (spec.get("data") or {}).get("values", [])
+    top_data = _transform((spec.get("data") or {}).get("values", []), spec.get("transform"))
     top_enc = spec.get("encoding") or {}
     parts = spec.get("layer", [spec])
     layers = []
     for part in parts:
-        if any(key in part for key in (*UNSUPPORTED, "layer")):
+        if part is not spec and any(key in part for key in (*UNSUPPORTED, "layer", "transform")):
             raise ValueError("unsupported composition")
         mark = part.get("mark") or spec.get("mark")
         kind = mark.get("type") if isinstance(mark, dict) else mark
@@ -116,6 +126,8 @@ def _kind(layers: list[_Layer], axis: str) -> str | None:
         if "field" in ch:
             if ch.get("type") in ("nominal", "ordinal") or (layer.type == "rect" and ch.get("type") != "quantitative"):
                 return "band"
+            if ch.get("type") == "temporal" and any(other.type in ("bar", "rect") for other in layers):
+                return "band"  # bars over time: one band per period, in time order
             return "time" if ch.get("type") == "temporal" else "linear"
     return None
 
@@ -130,7 +142,9 @@ def _domain(layers: list[_Layer], axis: str) -> list[Any]:
             value = _field(row, ch["field"])
             if value not in values:
                 values.append(value)
-        sort = ch.get("sort", "ascending")
+        sort = ch.get("sort", "ascending" if ch.get("type") != "temporal" else "time")
+        if sort == "time":
+            return sorted(values, key=lambda v: (as_date(v) is None, str(as_date(v) or v)))
         other = "y" if axis == "x" else "x"
         if isinstance(sort, list):
             return [v for v in sort if v in values] + [v for v in values if v not in sort]
@@ -207,7 +221,7 @@ class _Chart:
     def _colors(self) -> tuple[str | None, list[Any], tuple[float, float] | None]:
         for layer in self.layers:
             ch = layer.channel("color")
-            if "field" in ch:
+            if "field" in ch and not _raw(ch):
                 if ch.get("type") == "quantitative":
                     values = [v for r in layer.data if (v := as_number(_field(r, ch["field"]))) is not None]
                     return ch["field"], [], (min(values, default=0.0), max(values, default=1.0))
@@ -236,14 +250,19 @@ class _Chart:
         left = 56.0
         if yk == "band":
             left = min(200.0, 16 + max((text_width(str(v)) for v in y_domain), default=20))
+        if yk == "band":
+            self.height = max(self.height, 13.0 * len(y_domain))
         x_domain = _domain(self.layers, "x") if xk == "band" else []
         rotate = xk == "band" and (sum(text_width(str(v)) + 8 for v in x_domain) > self.width)
-        bottom = 34 + (min(90.0, max((text_width(str(v)) for v in x_domain), default=0) * 0.7) if rotate else 0)
-        legend = 26.0 if self.color[0] else 8.0
+        bottom = (48 if self._axis_title("x") and xk != "band" else 34) + (
+            min(90.0, max((text_width(str(v)) for v in x_domain), default=0) * 0.7) if rotate else 0
+        )
+        legend = 26.0 if self.color[0] or (yk != "band" and self._axis_title("y")) else 8.0
         x0, x1, y0, y1 = left, left + self.width, legend + 8 + self.height, legend + 8
         zero = any(layer.type in ("bar", "area") for layer in self.layers)
         self.x = self._scale(xk, x_domain, x0, x1, "x", band_axis, zero)
-        self.y = self._scale(yk, y_domain, y0, y1, "y", band_axis, zero)
+        # bands run top to bottom (first category on top, as Vega-Lite draws them); values run bottom to top
+        self.y = self._scale(yk, y_domain, *((y1, y0) if yk == "band" else (y0, y1)), "y", band_axis, zero)
         self.out = []
         self._axes(x0, x1, y0, y1, rotate)
         for layer in self.layers:
@@ -258,16 +277,23 @@ class _Chart:
         if kind == "time":
             dates = [d for layer in self.layers for r in layer.data if (d := as_date(layer.value(r, axis)))]
             return Scale.time(dates, start, end)
-        return Scale.linear(_extent(self.layers, axis, band), start, end, zero or kind is None)
+        values = _extent(self.layers, axis, band)
+        if band and band != axis and values and any(layer.type == "text" for layer in self.layers):
+            values.append(max(values) * 1.18)  # room for the value labels at the end of the bars
+        return Scale.linear(values, start, end, zero or kind is None)
 
     def _axes(self, x0: float, x1: float, y0: float, y1: float, rotate: bool) -> None:
         out = self.out
         for axis, scale in (("x", self.x), ("y", self.y)):
             fmt = self._axis_format(axis)
             if scale.kind == "band":
-                for value in scale.domain:
+                room = (x1 - x0) / 42 if axis == "x" and not rotate else abs(y0 - y1) / 12 if axis == "y" else 60
+                every = max(1, math.ceil(len(scale.domain) / max(room, 1)))
+                for index, value in enumerate(scale.domain):
+                    if index % every:
+                        continue
                     pos = scale.center(value)
-                    text = escape(str(value))
+                    text = escape(self._band_label(axis, value, fmt))
                     if axis == "x":
                         anchor = (
                             f'text-anchor="end" transform="rotate(-40 {pos:.1f} {y0 + 14:.1f})"'
@@ -292,9 +318,22 @@ class _Chart:
                         f'<text x="{pos:.1f}" y="{y0 + 14:.1f}" fill="#475467" text-anchor="middle">{text}</text>'
                     )
         out.append(f'<line x1="{x0}" x2="{x1}" y1="{y0}" y2="{y0}" stroke="#d0d5dd"/>')
+        x_title = self._axis_title("x")
+        if x_title and self.x.kind != "band":
+            out.append(
+                f'<text x="{x1}" y="{y0 + 32:.1f}" fill="#344054" font-weight="600" text-anchor="end">'
+                f"{escape(x_title)}</text>"
+            )
         title = self._axis_title("y")
         if title and self.y.kind != "band":
-            out.append(f'<text x="{x0}" y="{y1 - 10:.1f}" fill="#344054" font-weight="600">{escape(title)}</text>')
+            # above the plot: on the left, or on the right when the colour legend takes the left
+            at = f'x="{x1}" text-anchor="end"' if self.color[0] and not self.color[2] else f'x="{x0}"'
+            out.append(f'<text {at} y="{y1 - 10:.1f}" fill="#344054" font-weight="600">{escape(title)}</text>')
+
+    def _band_label(self, axis: str, value: Any, fmt: str | None) -> str:
+        temporal = any(layer.channel(axis).get("type") == "temporal" for layer in self.layers)
+        day = as_date(value) if temporal else None
+        return time_text(day, fmt if fmt and "%" in fmt else "%b %Y") if day else str(value)
 
     def _axis_format(self, axis: str) -> str | None:
         for layer in self.layers:
@@ -430,6 +469,7 @@ class _Chart:
         dx = float(layer.props.get("dx", 0))
         anchor = {"left": "start", "right": "end"}.get(layer.props.get("align", "center"), "middle")
         color = layer.props.get("color", "#101828")
+        ink = layer.channel("color")
         size = layer.props.get("fontSize", 11)
         horizontal_bars = self.y.kind == "band" and self.x.kind == "linear"
         for row in layer.data:
@@ -441,8 +481,9 @@ class _Chart:
                 x = self.x(as_number(_field(row, layer.channel("x").get("field", ""))) or 0.0)
             if x is None or y is None:
                 continue
+            fill = escape(str(_field(row, ink["field"])), quote=True) if _raw(ink) else color
             self.out.append(
-                f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" fill="{color}" font-size="{size}" '
+                f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" fill="{fill}" font-size="{size}" '
                 f'text-anchor="{anchor}">{escape(str(_field(row, field)))}</text>'
             )
 
@@ -501,6 +542,11 @@ class _Chart:
                 f'fill="#475467">{escape(str(value))}</text>'
             )
         return "".join(out)
+
+
+def _raw(channel: dict[str, Any]) -> bool:
+    """`scale: null`: the field holds the colour itself."""
+    return "field" in channel and "scale" in channel and channel["scale"] is None
 
 
 def _unique(layer: _Layer, field: str) -> list[Any]:

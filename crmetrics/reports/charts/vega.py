@@ -18,7 +18,7 @@ from crmetrics.reports.formatting import short_number
 __all__ = ["SCHEMA", "chart_spec", "resolve_data", "time_label"]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
-WIDTH, HEIGHT = 640, 260
+WIDTH, HEIGHT = 760, 230
 TIME_FORMATS = {"day": "%d %b %Y", "week": "%d %b %Y", "month": "%b %Y", "quarter": "Q%q %Y", "year": "%Y"}
 CONFIG = {
     "font": "Inter, Segoe UI, Helvetica, Arial, sans-serif",
@@ -42,6 +42,10 @@ def time_label(value: Any, grain: str | None) -> str:
     if grain == "month":
         return day.strftime("%b %Y")
     return day.isoformat()
+
+
+def _category(value: Any) -> str:
+    return "(none)" if value is None else str(value)
 
 
 def _grain(column: dict[str, Any]) -> str | None:
@@ -131,12 +135,15 @@ def chart_spec(kind: str, table: dict[str, Any], by: list[str], metrics: list[st
 def _heatmap(rows: list[dict], cols: dict[str, dict], by: list[str], metric: str) -> dict[str, Any]:
     gx, gy = _grain(cols[by[0]]), _grain(cols[by[1]])
     fmt = cols[metric]["format"]
+    numbers = [r[metric] for r in rows if isinstance(r[metric], int | float)]
+    low, high = min(numbers, default=0), max(numbers, default=0)
     data = [
         {
-            "x": time_label(r[by[0]], gx) if gx else str(r[by[0]]),
-            "y": time_label(r[by[1]], gy) if gy else str(r[by[1]]),
+            "x": time_label(r[by[0]], gx) if gx else _category(r[by[0]]),
+            "y": time_label(r[by[1]], gy) if gy else _category(r[by[1]]),
             "value": r[metric],
             "label": short_number(r[metric], fmt),
+            "ink": "#ffffff" if r[metric] is not None and r[metric] > (low + high) / 2 else "#101828",
         }
         for r in rows
     ]
@@ -156,7 +163,10 @@ def _heatmap(rows: list[dict], cols: dict[str, dict], by: list[str], metric: str
                 }
             },
         },
-        {"mark": {"type": "text", "fontSize": 10}, "encoding": {"text": {"field": "label"}}},
+        {
+            "mark": {"type": "text", "fontSize": 10},
+            "encoding": {"text": {"field": "label"}, "color": {"field": "ink", "type": "nominal", "scale": None}},
+        },
     ]
     spec = _base(data, None, enc, layer=layer)
     del spec["mark"]
@@ -166,7 +176,7 @@ def _heatmap(rows: list[dict], cols: dict[str, dict], by: list[str], metric: str
 def _scatter(rows: list[dict], cols: dict[str, dict], by: list[str], metrics: list[str], quadrant: str) -> dict:
     mx, my = metrics
     data = [
-        {"label": " / ".join(str(r[b]) for b in by), "x": r[mx], "y": r[my]}
+        {"label": " / ".join(_category(r[b]) for b in by), "x": r[mx], "y": r[my]}
         for r in rows
         if r[mx] is not None and r[my] is not None
     ]
