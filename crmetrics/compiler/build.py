@@ -31,9 +31,11 @@ from crmetrics.compiler.nodes import (
 )
 from crmetrics.compiler.query import Query
 from crmetrics.compiler.scope import Scope, qualify
+from crmetrics.compiler.snapshots import snapshot_select
+from crmetrics.compiler.timeline import Timeline
 from crmetrics.errors import QueryError
 from crmetrics.model.references import Ref
-from crmetrics.model.types import ADDITIVE, Dimension, Measure, Metric, SemanticModel
+from crmetrics.model.types import ADDITIVE, TIME_KINDS, Dimension, Measure, Metric, SemanticModel
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class SelectBuilder:
         self.model, self.query = model, query
         self.plan = Plan()
         self.measure_ctes: dict[str, exp.Expression] = {}
+        self.time = Timeline(self)
 
     # --- metrics -> measures ---------------------------------------------------------------------------------
 
@@ -83,6 +86,8 @@ class SelectBuilder:
             return self.measure_column(self.model.measure(metric.measure), metric.filter, name)  # type: ignore
         if metric.kind == "ratio":
             return safe_divide(self.metric_sql(metric.numerator), self.metric_sql(metric.denominator))  # type: ignore
+        if metric.kind in TIME_KINDS or metric.kind == "attainment":
+            return self.time.metric(metric)
         return self.derived_sql(metric)
 
     def measure_column(self, measure: Measure, filter_: exp.Expression | None, metric: str) -> exp.Expression:
@@ -138,46 +143,70 @@ class SelectBuilder:
         return name
 
     def fact_select(self, entity: str, uses: list[MeasureUse]) -> exp.Select:
-        scope = Scope(self.model, entity, self.query.context, self.measure_dimension)
-        dims = [scope.dimension(ref) for ref in self.query.by]
+        scope, dims, filters = self.fact_scope(entity)
         columns = [alias(d, column_alias(r)) for d, r in zip(dims, self.query.by, strict=True)]
         columns += [alias(self.aggregate(scope, u), u.alias) for u in uses]
-        filters = []
-        if self.query.where is not None:
-            filters.append(scope.condition(self.query.where, "--where"))
-        for name in self.query.segments:
-            segment = self.model.segments[name]
-            scope.need(segment.entity, f"segment '{name}' for a measure of {entity}")
-            filters.append(scope.condition(segment.where, f"segment '{name}'"))
         select = scope.from_clause(exp.Select(expressions=columns))
         if filters:
             add_where(select, *filters)
         group_by(select, (d.copy() for d in dims))
         return select
 
+    def fact_scope(self, entity: str) -> tuple[Scope, list[exp.Expression], list[exp.Expression]]:
+        """The FROM scope of a fact entity, its requested dimensions, and the filters of the question."""
+        scope = Scope(self.model, entity, self.query.context, self.measure_dimension)
+        dims = [scope.dimension(ref) for ref in self.query.by]
+        filters = self.time.range_filters(scope)
+        if self.query.where is not None:
+            filters.append(scope.condition(self.query.where, "--where"))
+        for name in self.query.segments:
+            segment = self.model.segments[name]
+            scope.need(segment.entity, f"segment '{name}' for a measure of {entity}")
+            filters.append(scope.condition(segment.where, f"segment '{name}'"))
+        return scope, dims, filters
+
     # --- assembly --------------------------------------------------------------------------------------------
 
     def build(self) -> exp.Select:
         outputs = [(name, self.metric_sql(name)) for name in self.query.metrics]
-        entities = list(self.plan.by_entity)
-        facts = {f"agg_{e}": self.fact_select(e, self.plan.by_entity[e]) for e in entities}
+        outputs += self.time.compare_outputs(outputs)
+        fact_uses = {}
+        for entity, uses in self.plan.by_entity.items():
+            # snapshots (semi-additive measures) keep one snapshot per period, so they need their own CTE
+            regular = [u for u in uses if u.measure.semi_additive is None]
+            if regular:
+                fact_uses[f"agg_{entity}"] = regular
+            if len(regular) < len(uses):
+                fact_uses[f"agg_{entity}__snapshot"] = [u for u in uses if u.measure.semi_additive is not None]
+        facts = {
+            name: snapshot_select(self, uses)
+            if name.endswith("__snapshot")
+            else self.fact_select(uses[0].measure.entity, uses)
+            for name, uses in fact_uses.items()
+        }
         ctes = {**self.measure_ctes, **facts}
         source = next(iter(facts)) if len(facts) == 1 else "merged"
         if source == "merged":
-            ctes["merged"] = self.merged(list(facts))
+            ctes["merged"] = self.merged(fact_uses)
+        condition = None
+        if self.time.active:
+            source, condition = self.time.assemble(source, ctes)
         dims = [alias(column(column_alias(r)), r.text) for r in self.query.by]
         select = exp.Select(expressions=[*dims, *(alias(t, n) for n, t in outputs)])
         select.set("from_", exp.From(this=table(source)))
+        if condition is not None:
+            add_where(select, condition)
         with_ctes(select, ctes)
+        if self.time.recursive:
+            select.args["with_"].set("recursive", True)
         return self.finish(select)
 
-    def merged(self, facts: list[str]) -> exp.Select:
+    def merged(self, facts: dict[str, list[MeasureUse]]) -> exp.Select:
         """UNION ALL of the fact CTEs, each padded with NULL for the others' measures, grouped on the dimensions."""
         dims = [column_alias(r) for r in self.query.by]
         union: exp.Expression | None = None
-        for fact in facts:
-            entity = fact.removeprefix("agg_")
-            own = {u.alias for u in self.plan.by_entity[entity]}
+        for fact, uses in facts.items():
+            own = {u.alias for u in uses}
             columns = [exp.column(d, quoted=True) for d in dims]
             columns += [column(a) if a in own else alias(exp.Null(), a) for a in self.plan.uses]
             branch = exp.Select(expressions=columns).from_(exp.Table(this=ident(fact)), copy=False)

@@ -150,6 +150,14 @@ class Scope:
         """Whole periods from the start the tenure dimension names to the time of its own entity's row."""
         entity, _, name = dim.tenure.partition(".")  # type: ignore[union-attr]
         start = self.dimension(Ref(entity, name, None, dim.tenure))  # type: ignore[arg-type]
+        start_dim = self.model.entities[entity].dimensions[name]
+        if start_dim.measure is not None:  # MIN(ordered_at) per customer: convert it as ordered_at is converted
+            measure = self.model.measure(start_dim.measure)
+            source = self.model.entities[measure.entity].dimensions.values() if measure else ()
+            for candidate in source:
+                if candidate.is_time and measure is not None and _same_column(candidate.expr, measure.expr):
+                    start = self.calendar.localize(start, candidate)
+                    break
         time = self.model.entities[dim.entity].time
         event = self.dimension(Ref(dim.entity, time, "day", f"{dim.entity}.{time}"))  # type: ignore[arg-type]
         return periods_between(self.calendar, start, event, dim.grain)
@@ -235,3 +243,8 @@ def _strip_tables(tree: exp.Expression) -> exp.Expression:
         return exp.Column(this=node.this.copy()) if isinstance(node, exp.Column) else node
 
     return tree.transform(strip, copy=True)
+
+
+def _same_column(first: exp.Expression | None, second: exp.Expression | None) -> bool:
+    """Whether two expressions name the same column (quoted or not)."""
+    return isinstance(first, exp.Column) and isinstance(second, exp.Column) and first.name == second.name

@@ -1,0 +1,427 @@
+"""Time intelligence on top of the merged aggregates: gap filling, comparisons with earlier periods, running and
+trailing windows, time ranges and target grains.
+
+Measures are aggregated per period first (the fact CTEs of `build.py`); everything here works on those few rows
+per period, never on the facts joined to a calendar. The stages, each a CTE, are:
+
+    time_bounds   first and last period: the requested range (moved back as far as windows and comparisons
+                  look), else the data's MIN and MAX
+    time_spine    every period between them (a recursive CTE: DATE arithmetic that every dialect has)
+    time_grid     the spine crossed with every combination of the other dimensions seen in the data
+    filled        data UNION ALL grid (UNION ALL distinct-count deltas) grouped by the dimensions: one row per
+                  cell, sums and counts 0 where there were no rows, `__has_data` marking cells with data
+    windowed      running and trailing windows over the dense rows (ROWS frames are exact because no period
+                  is missing), partitioned by the other dimensions and ordered by the axis, which is unique in
+                  each partition, so the order is fully determined
+    compared      filled/windowed UNION ALL copies moved forward by one comparison offset each, grouped by the
+                  dimensions: the previous value lands on the current row without a join on possibly NULL
+                  dimension values
+
+The final SELECT keeps the rows in the requested range, and only cells with data unless gaps are to be filled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from crmetrics.compiler.distinct_windows import distinct_deltas
+from crmetrics.compiler.nodes import alias, coalesce_zero, column, group_by, ident, table
+from crmetrics.compiler.periods import STEPS, Calendar, add_units, date_literal
+from crmetrics.errors import QueryError
+from crmetrics.model.references import Ref
+from crmetrics.model.types import ADDITIVE, Metric
+
+if TYPE_CHECKING:
+    from crmetrics.compiler.build import SelectBuilder
+
+HAS_DATA, CURRENT = "__has_data", "__current"
+WINDOWED_AGGS = frozenset({"sum", "count", "count_distinct", "min", "max"})
+
+
+@dataclass(frozen=True)
+class Window:
+    """A running (rows=None) or trailing (rows periods, the current one included) window, optionally restarting
+    at each period of `to_date`."""
+
+    rows: int | None
+    to_date: str | None
+
+
+@dataclass(frozen=True)
+class Shift:
+    """`periods` periods of the axis back, or `periods` years back (compare='year')."""
+
+    periods: int
+    compare: str
+
+
+class Timeline:
+    """Collects what the time metrics of one query need, then adds the CTEs that compute it."""
+
+    def __init__(self, builder: SelectBuilder) -> None:
+        self.builder = builder
+        self.model = builder.model
+        self.options = builder.query.time
+        self.calendar = Calendar.from_settings(self.model.settings)
+        self.windows: dict[str, tuple[str, Window]] = {}  # column -> (measure column, window)
+        self.shifts: dict[str, tuple[str, Shift]] = {}  # column -> (source column, shift)
+        self.used = False
+        self.recursive = False
+
+    @property
+    def active(self) -> bool:
+        """Whether the query needs the time stages at all."""
+        return self.used or self.options.fill_gaps or self.options.compare is not None
+
+    @property
+    def grain(self) -> str:
+        return self.options.grain or "day"
+
+    # --- metrics ---------------------------------------------------------------------------------------------
+
+    def metric(self, metric: Metric) -> exp.Expression:
+        """A time metric as an expression over the columns of the last stage."""
+        from crmetrics.compiler.build import safe_divide  # build imports this module
+
+        builder = self.builder
+        if metric.kind == "attainment":
+            self.check_targets(metric)
+            return safe_divide(builder.metric_sql(metric.numerator), builder.metric_sql(metric.denominator))  # type: ignore
+        if self.options.axis is None:
+            raise QueryError(f"metric {metric.name} needs one time dimension in by (for example metric_time:month)")
+        self.used = True
+        current = builder.metric_sql(metric.base)  # type: ignore[arg-type]
+        if metric.kind == "cumulative":
+            window = self.window_of(metric)
+            return self.remap(current, lambda name: self.window_column(name, window, metric.name))
+        return self.compared(current, Shift(metric.periods, metric.compare), metric.kind)
+
+    def compared(self, current: exp.Expression, shift: Shift, kind: str) -> exp.Expression:
+        """The earlier value (offset), current - earlier (change) or (current - earlier) / earlier (growth)."""
+        from crmetrics.compiler.build import safe_divide
+
+        previous = self.remap(current.copy(), lambda name: self.shift_column(name, shift))
+        if kind == "offset":
+            return previous
+        change = exp.Sub(this=exp.Paren(this=current), expression=exp.Paren(this=previous))
+        return change if kind == "change" else safe_divide(change, previous.copy())
+
+    def compare_outputs(self, outputs: list[tuple[str, exp.Expression]]) -> list[tuple[str, exp.Expression]]:
+        """metric:previous, metric:change and metric:growth for every metric when the query compares."""
+        if self.options.compare is None:
+            return []
+        shift = Shift(1, self.options.compare)
+        extra = []
+        for name, tree in outputs:
+            for kind, suffix in (("offset", "previous"), ("change", "change"), ("growth", "growth")):
+                extra.append((f"{name}:{suffix}", self.compared(tree.copy(), shift, kind)))
+        return extra
+
+    def remap(self, tree: exp.Expression, replace: Callable[[str], exp.Expression]) -> exp.Expression:
+        """Replace each stage column (bare, or as COALESCE(column, 0)) with `replace(name)`."""
+        known = set(self.builder.plan.uses) | set(self.windows) | set(self.shifts)
+
+        def name_of(node: exp.Expression) -> str | None:
+            if isinstance(node, exp.Column) and not node.table and node.name in known:
+                return node.name
+            return None
+
+        def visit(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Coalesce) and name_of(node.this) and _is_zero(node.expressions):
+                return replace(node.this.name)
+            name = name_of(node)
+            return replace(name) if name else node
+
+        return tree.transform(visit, copy=False)
+
+    def window_column(self, name: str, window: Window, metric: str) -> exp.Expression:
+        if name in self.shifts or name in self.windows:
+            raise QueryError(f"metric {metric}: a running or trailing window over a comparison or another window")
+        use = self.builder.plan.uses[name]
+        if use.measure.agg not in WINDOWED_AGGS or use.measure.semi_additive is not None:
+            kind = "semi-additive" if use.measure.semi_additive else use.measure.agg
+            raise QueryError(
+                f"metric {metric}: a running or trailing window needs a sum, count, count_distinct, min or max"
+                f" measure; {use.measure.ref} is {kind}"
+            )
+        variant = f"{name}__w{_index(window, [w for _, w in self.windows.values()])}"
+        self.windows[variant] = (name, window)
+        return column(variant)
+
+    def shift_column(self, name: str, shift: Shift) -> exp.Expression:
+        variant = f"{name}__s{_index(shift, [s for _, s in self.shifts.values()])}"
+        self.shifts[variant] = (name, shift)
+        return column(variant)
+
+    def window_of(self, metric: Metric) -> Window:
+        grain = self.grain
+        if metric.to_date is not None and not self.calendar.nests(grain, metric.to_date):
+            raise QueryError(f"metric {metric.name}: {grain} periods do not add up to {metric.to_date} periods")
+        rows = None
+        if metric.window is not None:
+            count, unit = metric.window
+            (size, kind), (step, step_kind) = STEPS[unit], STEPS[grain]
+            if kind != step_kind or (count * size) % step:
+                raise QueryError(
+                    f"metric {metric.name}: a window of {count} {unit}s is not a whole number of {grain} periods;"
+                    f" ask for a finer grain"
+                )
+            rows = count * size // step
+        return Window(rows, metric.to_date)
+
+    def check_targets(self, metric: Metric) -> None:
+        """Targets declared per month add up to quarters and years, never down to days or weeks."""
+        axis = self.options.axis
+        if axis is None or not axis.is_metric_time:
+            return
+        declared = metric.target_grain
+        target = self.model.metrics[metric.denominator]  # type: ignore[index]
+        if declared is None and target.kind == "simple":
+            entity = self.model.entities[self.model.measure(target.measure).entity]  # type: ignore
+            declared = entity.dimensions[entity.time].grain if entity.time else None
+        if declared is not None and not self.calendar.nests(declared, self.grain):
+            raise QueryError(
+                f"metric {metric.name}: the targets of {target.name} are declared per {declared} and do not add"
+                f" up to {self.grain} periods; ask for a grain they add up to (a {declared} or coarser)"
+            )
+
+    # --- time ranges -----------------------------------------------------------------------------------------
+
+    def display_start(self) -> dt.date | None:
+        """The first period shown: the start of the range, moved to the start of its period on the axis."""
+        start = self.options.start
+        if start is None or not self._axis_is_metric_time():
+            return start
+        return self.calendar.start_of(start, self.grain)
+
+    def earliest(self) -> dt.date | None:
+        """The first day the facts must cover: windows and comparisons look back before the range."""
+        first = self.display_start()
+        if first is None or not self._axis_is_metric_time():
+            return first
+        earliest = first
+        for _, shift in self.shifts.values():
+            earliest = min(earliest, self.shift_date(first, shift))
+        base = earliest
+        for _, window in self.windows.values():
+            if window.rows is None and window.to_date is None:
+                return None  # a running total from the very first period
+            if window.to_date is not None:
+                earliest = min(earliest, self.calendar.start_of(base, window.to_date))
+            if window.rows is not None:
+                earliest = min(earliest, self.calendar.move(base, 1 - window.rows, self.grain))
+        return earliest
+
+    def range_filters(self, scope: object) -> list[exp.Expression]:
+        """metric_time between the range's days (inclusive), the lookback of windows and comparisons included."""
+        first, last = (self.earliest() if self.active else self.display_start()), self.options.end
+        if first is None and last is None:
+            return []
+        day = scope.dimension(Ref(None, "metric_time", "day", "metric_time"))  # type: ignore[attr-defined]
+        filters: list[exp.Expression] = []
+        if first is not None:
+            filters.append(exp.GTE(this=day, expression=date_literal(first)))
+        if last is not None:
+            filters.append(exp.LTE(this=day.copy(), expression=date_literal(last)))
+        return filters
+
+    def _axis_is_metric_time(self) -> bool:
+        return self.options.axis is not None and self.options.axis.is_metric_time
+
+    # --- SQL of shifts ---------------------------------------------------------------------------------------
+
+    def shift_sql(self, value: exp.Expression, shift: Shift) -> exp.Expression:
+        """A period start moved forward by `shift`, so an earlier value lands on the row that compares with it."""
+        if shift.compare == "period":
+            return self.calendar.shift(value, shift.periods, self.grain)
+        if self.grain == "week":  # the same week a year earlier: 52 weeks, so weekdays line up
+            return add_units(value, 364 * shift.periods, "DAY")
+        return add_units(value, 12 * shift.periods, "MONTH")
+
+    def shift_date(self, day: dt.date, shift: Shift) -> dt.date:
+        """`day` moved back by `shift` (Python side of `shift_sql`)."""
+        if shift.compare == "period":
+            return self.calendar.move(day, -shift.periods, self.grain)
+        if self.grain == "week":
+            return day - dt.timedelta(days=364 * shift.periods)
+        return self.calendar.move(day, -shift.periods, "year")
+
+    # --- stages ----------------------------------------------------------------------------------------------
+
+    def assemble(self, source: str, ctes: dict[str, exp.Expression]) -> tuple[str, exp.Expression | None]:
+        """Add the time stages after `source`; return the last stage's name and the final row condition."""
+        from crmetrics.compiler.build import column_alias
+
+        by = self.builder.query.by
+        self.names = [column_alias(r) for r in by]
+        self.axis = column_alias(self.options.axis)  # type: ignore[arg-type]
+        self.others = [n for n in self.names if n != self.axis]
+        ctes["time_bounds"] = self.bounds(source)
+        ctes["time_spine"] = self.spine()
+        ctes["time_grid"] = self.grid(source)
+        self.recursive = True
+        deltas = {}
+        for variant, (name, window) in self.windows.items():
+            use = self.builder.plan.uses[name]
+            if use.measure.agg == "count_distinct":
+                cte = f"win_{variant}"
+                ctes[cte] = distinct_deltas(self, use, window, f"{variant}__delta")
+                deltas[cte] = f"{variant}__delta"
+        ctes["filled"] = self.filled(source, deltas)
+        stage, columns = "filled", [*self.builder.plan.uses, HAS_DATA]
+        if self.windows:
+            ctes["windowed"] = self.windowed(columns, set(deltas.values()))
+            stage, columns = "windowed", [*columns, *self.windows]
+        if self.shifts:
+            ctes["compared"] = self.compared_stage(stage, columns)
+            stage = "compared"
+        conditions = []
+        if not self.options.fill_gaps:
+            conditions.append(exp.EQ(this=column(HAS_DATA), expression=exp.Literal.number(1)))
+        shown = self.display_start()
+        if shown is not None and self._axis_is_metric_time():
+            conditions.append(exp.GTE(this=column(self.axis), expression=date_literal(shown)))
+        return stage, exp.and_(*conditions) if conditions else None
+
+    def bounds(self, source: str) -> exp.Select:
+        earliest = self.earliest() if self.options.start is not None else None
+        last = self.options.end if self._axis_is_metric_time() else None
+        low = date_literal(earliest) if earliest is not None else self._scalar(exp.Min, source)
+        high = date_literal(self.calendar.start_of(last, self.grain)) if last else self._scalar(exp.Max, source)
+        return exp.Select(expressions=[alias(low, "lo"), alias(high, "hi")])
+
+    def _scalar(self, function: type[exp.Func], source: str) -> exp.Expression:
+        inner = exp.Select(expressions=[function(this=column(self.axis))]).from_(table(source), copy=False)
+        return exp.Subquery(this=inner)
+
+    def spine(self) -> exp.Expression:
+        first = exp.Select(expressions=[alias(column("lo"), "t")]).from_(table("time_bounds"), copy=False)
+        first.set("where", exp.Where(this=exp.Not(this=exp.Is(this=column("lo"), expression=exp.Null()))))
+        step = self.calendar.shift(column("t", "time_spine"), 1, self.grain)
+        following = exp.Select(expressions=[alias(step, "t")]).from_(table("time_spine"), copy=False)
+        following = following.join(table("time_bounds"), join_type="cross", copy=False)
+        following.set("where", exp.Where(this=exp.LTE(this=step.copy(), expression=column("hi", "time_bounds"))))
+        return exp.union(first, following, distinct=False)
+
+    def grid(self, source: str) -> exp.Select:
+        columns = [alias(column("t", "time_spine"), n) if n == self.axis else column(n, "combos") for n in self.names]
+        grid = exp.Select(expressions=columns).from_(table("time_spine"), copy=False)
+        if self.others:
+            combos = exp.Select(expressions=[column(n) for n in self.others], distinct=exp.Distinct())
+            combos = combos.from_(table(source), copy=False)
+            grid = grid.join(
+                exp.Subquery(this=combos, alias=exp.TableAlias(this=ident("combos"))), join_type="cross", copy=False
+            )
+        return grid
+
+    def filled(self, source: str, deltas: dict[str, str]) -> exp.Select:
+        uses = self.builder.plan.uses
+        delta_columns = list(deltas.values())
+
+        def branch(name: str, own: dict[str, exp.Expression]) -> exp.Select:
+            values = [*uses, HAS_DATA, *delta_columns]
+            columns = [column(n) for n in self.names]
+            columns += [alias(own[v], v) if v in own else alias(exp.Null(), v) for v in values]
+            return exp.Select(expressions=columns).from_(table(name), copy=False)
+
+        union = branch(source, {**{a: column(a) for a in uses}, HAS_DATA: exp.Literal.number(1)})
+        union = exp.union(union, branch("time_grid", {}), distinct=False)
+        for cte, delta in deltas.items():
+            union = exp.union(union, branch(cte, {delta: column(delta)}), distinct=False)
+        values = [
+            alias(coalesce_zero(exp.Max(this=column(a))) if u.measure.agg in ADDITIVE else exp.Max(this=column(a)), a)
+            for a, u in uses.items()
+        ]
+        values.append(alias(exp.Max(this=column(HAS_DATA)), HAS_DATA))
+        values += [alias(coalesce_zero(exp.Sum(this=column(d))), d) for d in delta_columns]
+        filled = exp.Select(expressions=[*(column(n) for n in self.names), *values]).from_(
+            exp.Subquery(this=union, alias=exp.TableAlias(this=ident("cells"))), copy=False
+        )
+        inside = exp.Between(this=column(self.axis), low=self._bound("lo"), high=self._bound("hi"))
+        known = exp.Or(this=exp.Is(this=column(self.axis), expression=exp.Null()), expression=inside)
+        filled.set("where", exp.Where(this=known))
+        group_by(filled, (column(n) for n in self.names))
+        return filled
+
+    def _bound(self, name: str) -> exp.Expression:
+        return exp.Subquery(this=exp.Select(expressions=[column(name)]).from_(table("time_bounds"), copy=False))
+
+    def window_spec(self, window: Window, function: exp.Expression) -> exp.Expression:
+        """`function` over the window: partitioned by the other dimensions (and the to-date period), ordered by
+        the axis, which is unique within a partition."""
+        partition: list[exp.Expression] = [column(n) for n in self.others]
+        if window.to_date is not None:
+            partition.append(self.calendar.truncate(column(self.axis), window.to_date))
+        start = "UNBOUNDED" if window.rows is None else exp.Literal.number(window.rows - 1)
+        over = exp.Window(
+            this=function,
+            partition_by=partition or None,
+            order=exp.Order(expressions=[exp.Ordered(this=column(self.axis), nulls_first=False)]),
+            spec=exp.WindowSpec(kind="ROWS", start=start, start_side="PRECEDING", end="CURRENT ROW"),
+        )
+        known = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
+        return exp.Case(ifs=[exp.If(this=known, true=over)])
+
+    def windowed(self, columns: list[str], deltas: set[str]) -> exp.Select:
+        select = [column(n) for n in self.names] + [column(c) for c in columns]
+        for variant, (name, window) in self.windows.items():
+            agg = self.builder.plan.uses[name].measure.agg
+            if f"{variant}__delta" in deltas:
+                value = coalesce_zero(self.window_spec(window, exp.Sum(this=column(f"{variant}__delta"))))
+            elif agg in ADDITIVE:
+                value = coalesce_zero(self.window_spec(window, exp.Sum(this=column(name))))
+            else:
+                value = self.window_spec(window, (exp.Min if agg == "min" else exp.Max)(this=column(name)))
+            select.append(alias(value, variant))
+        return exp.Select(expressions=select).from_(table("filled"), copy=False)
+
+    def compared_stage(self, stage: str, columns: list[str]) -> exp.Select:
+        variants = list(self.shifts)
+        current = exp.Select(
+            expressions=[column(n) for n in self.names]
+            + [column(c) for c in columns]
+            + [alias(exp.Literal.number(1), CURRENT)]
+            + [alias(exp.Null(), v) for v in variants]
+        ).from_(table(stage), copy=False)
+        union: exp.Expression = current
+        for shift in dict.fromkeys(s for _, s in self.shifts.values()):
+            moved = [
+                alias(self.shift_sql(column(self.axis), shift), n) if n == self.axis else column(n) for n in self.names
+            ]
+            moved += [alias(exp.Null(), c) for c in [*columns, CURRENT]]
+            moved += [
+                alias(column(src), v) if s == shift else alias(exp.Null(), v) for v, (src, s) in self.shifts.items()
+            ]
+            earlier = exp.Select(expressions=moved).from_(table(stage), copy=False)
+            condition: exp.Expression = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
+            if shift.compare == "year" and self.grain == "day":
+                # 29 February has no day a year later: its value must not land on 28 February as well
+                there = self.shift_sql(column(self.axis), shift)
+                back = add_units(there, -12 * shift.periods, "MONTH")
+                condition = exp.and_(condition, exp.EQ(this=back, expression=column(self.axis)))
+            earlier.set("where", exp.Where(this=condition))
+            union = exp.union(union, earlier, distinct=False)
+        values = [alias(exp.Max(this=column(c)), c) for c in [*columns, *variants]]
+        compared = exp.Select(expressions=[*(column(n) for n in self.names), *values]).from_(
+            exp.Subquery(this=union, alias=exp.TableAlias(this=ident("periods"))), copy=False
+        )
+        group_by(compared, (column(n) for n in self.names))
+        compared.set(
+            "having", exp.Having(this=exp.EQ(this=exp.Max(this=column(CURRENT)), expression=exp.Literal.number(1)))
+        )
+        return compared
+
+
+def _is_zero(values: list[exp.Expression]) -> bool:
+    return len(values) == 1 and isinstance(values[0], exp.Literal) and values[0].this == "0"
+
+
+def _index(item: object, seen: list[object]) -> int:
+    """A stable small number per distinct window or shift, for column names."""
+    unique = list(dict.fromkeys(seen))
+    return unique.index(item) + 1 if item in unique else len(unique) + 1
