@@ -125,9 +125,14 @@ class Project:
         dialect: str | None = None,
         context: Mapping[str, Any] | None = None,
         pretty: bool = False,
+        **time: Any,
     ) -> str:
-        """SQL for the question, in `dialect` (default: the project's)."""
-        query = build_query(self.model, metrics, by, where, segments, order_by, limit, context)
+        """SQL for the question, in `dialect` (default: the project's).
+
+        Time options (docs/time.md): start, end (inclusive dates), time_range ("last 90 days"), today,
+        fill_gaps, compare ("period" or "year").
+        """
+        query = build_query(self.model, metrics, by, where, segments, order_by, limit, context, **time)
         return render(compile_select(self.model, query), dialect or self.model.dialect, pretty)
 
     def query(
@@ -140,9 +145,13 @@ class Project:
         limit: int | None = None,
         context: Mapping[str, Any] | None = None,
         connection: Any = None,
+        **time: Any,
     ) -> Result:
-        """Run the question on the project's database (or `connection`) and return a `Result`."""
-        query = build_query(self.model, metrics, by, where, segments, order_by, limit, context)
+        """Run the question on the project's database (or `connection`) and return a `Result`.
+
+        Takes the time options of `compile` as keyword arguments.
+        """
+        query = build_query(self.model, metrics, by, where, segments, order_by, limit, context, **time)
         engine = self.engine(connection)
         sql = render(compile_select(self.model, query), engine.dialect)
         return engine.execute(sql, query.columns)

@@ -33,6 +33,30 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segment", action="append", default=[], dest="segments", help="a segment (repeatable)")
     parser.add_argument("--order-by", action="append", default=[], help="a metric or reference; -name descends")
     parser.add_argument("--limit", type=int, help="at most this many rows")
+    add_time_options(parser)
+
+
+def add_time_options(parser: argparse.ArgumentParser) -> None:
+    """--start/--end/--range/--today/--fill-gaps/--compare (docs/time.md)."""
+    time = parser.add_argument_group("time")
+    time.add_argument("--start", help="first day of metric_time, YYYY-MM-DD (inclusive)")
+    time.add_argument("--end", help="last day of metric_time, YYYY-MM-DD (inclusive)")
+    time.add_argument("--range", dest="time_range", help='a relative range: "last 90 days", "this quarter", "ytd"')
+    time.add_argument("--today", help="the date relative ranges are resolved against (default: today)")
+    time.add_argument("--fill-gaps", action="store_true", help="show periods without data (0 for sums and counts)")
+    time.add_argument("--compare", choices=("period", "year"), help="add metric:previous, :change and :growth columns")
+
+
+def time_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The time options given on the command line, as keyword arguments of Project.compile/query."""
+    return {
+        "start": args.start,
+        "end": args.end,
+        "time_range": args.time_range,
+        "today": args.today,
+        "fill_gaps": args.fill_gaps,
+        "compare": args.compare,
+    }
 
 
 def load_project(args: argparse.Namespace) -> Any:

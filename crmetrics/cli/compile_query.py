@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crmetrics.cli.common import add_project_options, add_query_options, load_project, parse_context, print_result
+from crmetrics.cli.common import (
+    add_project_options,
+    add_query_options,
+    load_project,
+    parse_context,
+    print_result,
+    time_options,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +38,7 @@ def _question(args: argparse.Namespace) -> dict:
         "order_by": args.order_by,
         "limit": args.limit,
         "context": parse_context(args.context),
+        **time_options(args),
     }
 
 
