@@ -5,7 +5,7 @@ a member includes every member tied with it, so tied values always get the same 
 is class A when the members ranked strictly above it hold less than the first cut-off (80 %) of the total, B when
 they hold less than the second (95 %), else C: the member that crosses a cut-off is in the higher class. The top
 share is the sum of the ceil(top * n) largest values over the total (which values are tied does not change it).
-Members with a NULL value are not ranked.
+Members with a NULL value are not ranked. When the total is 0 the shares are NULL and every member is class C.
 """
 
 from __future__ import annotations

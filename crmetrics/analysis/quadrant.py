@@ -88,7 +88,9 @@ def _ctes(ctx: AnalysisContext) -> tuple[dict[str, exp.Expression], str]:
     if drop_null:
         keep.append(col(ref).is_(exp.null()).not_())
     placed = placed.where(*keep, copy=False)
-    splits = select({"x_split": _split(params, "x"), "y_split": _split(params, "y")}, "placed")
+    splits = exp.select(alias(_split(params, "x"), "x_split"), alias(_split(params, "y"), "y_split"))
+    if any(a not in (params.get("thresholds") or {}) for a in "xy"):  # an aggregate: one row, over the members
+        splits = splits.from_(tbl("placed"), copy=False)
     label = names(params)
     high_x = exp.GTE(this=col("x"), expression=col("x_split", "splits"))
     high_y = exp.GTE(this=col("y"), expression=col("y_split", "splits"))
