@@ -120,7 +120,7 @@ def main() -> None:
         1_000_000 // scale,
         5_000,
         10_000_000 // scale,
-        1_000_000 // scale,
+        100_000 // scale,  # the customers of the fit target: 100 events (about 90 purchase days) each
         100_000 // scale,
     )
     folder = Path(tempfile.mkdtemp())

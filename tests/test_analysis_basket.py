@@ -35,7 +35,7 @@ analyses:
   categories: {method: basket, entity: lines, order: orders, item: products.category, min_support: 0}
 """
 
-PRODUCTS = [(1, "fruit"), (2, "fruit"), (3, "dairy"), (4, "dairy"), (5, None)]
+PRODUCTS = [(1, "fruit"), (2, "fruit"), (3, "Milchprodukte 乳製品"), (4, "Milchprodukte 乳製品"), (5, None)]
 ORDERS = [(o, "web" if o % 2 else "shop") for o in range(1, 12)]
 LINES = [
     # order 1: product 2 on two lines counts once
