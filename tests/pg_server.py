@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,24 +62,51 @@ def pg_server() -> Iterator[str]:
     run = {"check": True, "capture_output": True, "text": True, "cwd": base}
     try:
         subprocess.run(
-            _as_server_user([f"{folder}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                             "--locale=C", "--no-sync"]),
+            _as_server_user(
+                [
+                    f"{folder}/initdb",
+                    "-D",
+                    data,
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
+            ),
             **run,
         )
         options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         subprocess.run(
-            _as_server_user([f"{folder}/pg_ctl", "-D", data, "-l", os.path.join(base, "log"), "-o", options,
-                             "-w", "-t", "60", "start"]),
+            _as_server_user(
+                [
+                    f"{folder}/pg_ctl",
+                    "-D",
+                    data,
+                    "-l",
+                    os.path.join(base, "log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
             **run,
         )
     except subprocess.CalledProcessError as error:
         log = os.path.join(base, "log")
-        detail = open(log).read()[-2000:] if os.path.exists(log) else ""
+        detail = Path(log).read_text()[-2000:] if os.path.exists(log) else ""
         shutil.rmtree(base, ignore_errors=True)
         pytest.fail(f"could not start PostgreSQL: {error.stderr or error.stdout}\n{detail}")
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(_as_server_user([f"{folder}/pg_ctl", "-D", data, "-m", "immediate", "stop"]),
-                       capture_output=True, cwd=base)
+        subprocess.run(
+            _as_server_user([f"{folder}/pg_ctl", "-D", data, "-m", "immediate", "stop"]), capture_output=True, cwd=base
+        )
         shutil.rmtree(base, ignore_errors=True)

@@ -26,6 +26,8 @@ Pass = Callable[[exp.Expression, str], exp.Expression]
 GROUP_BY_ALL = frozenset({"duckdb", "clickhouse", "spark", "databricks", "snowflake", "bigquery"})
 # dialects whose DATE_DIFF counts unit boundaries like DuckDB, as sqlglot writes it
 BOUNDARY_DATE_DIFF = frozenset({"duckdb", "postgres", "clickhouse", "snowflake", "redshift"})
+# dialects without an exact percentile aggregate (BigQuery's PERCENTILE_CONT is a window function only)
+NO_EXACT_PERCENTILE = frozenset({"sqlite", "bigquery", "trino", "presto", "athena", "mysql"})
 
 
 def _int(value: exp.Expression) -> exp.Expression:
@@ -89,12 +91,12 @@ def day_of_week(node: exp.Expression, dialect: str) -> exp.Expression:
     if dialect in ("spark", "databricks", "hive"):  # DAYOFWEEK: Sunday = 1 .. Saturday = 7
         sunday_one = _fn("DAYOFWEEK", value)
         if iso:
-            return exp.Paren(this=exp.Mod(this=exp.Paren(this=sunday_one + 5), expression=7)) + 1
+            return exp.Paren(this=exp.Mod(this=exp.Paren(this=sunday_one + 5), expression=exp.Literal.number(7))) + 1
         return exp.Paren(this=sunday_one - 1)
     if dialect == "sqlite":  # strftime('%w'): '0' = Sunday
         sunday_zero = _int(_fn("STRFTIME", exp.Literal.string("%w"), value))
         if iso:
-            return exp.Paren(this=exp.Mod(this=exp.Paren(this=sunday_zero + 6), expression=7)) + 1
+            return exp.Paren(this=exp.Mod(this=exp.Paren(this=sunday_zero + 6), expression=exp.Literal.number(7))) + 1
         return sunday_zero
     return node
 
@@ -116,7 +118,7 @@ def _percentile(node: exp.Expression) -> tuple[exp.Expression, exp.Expression] |
 
 
 def exact_percentiles(node: exp.Expression, dialect: str) -> exp.Expression:
-    """Exact interpolated percentiles: Spark's PERCENTILE, ClickHouse's quantileExactInclusive; SQLite refuses."""
+    """Exact interpolated percentiles: Spark's PERCENTILE, ClickHouse's quantileExactInclusive; others refuse."""
     found = _percentile(node)
     if found is None or dialect in ("duckdb", "postgres"):
         return node
@@ -125,10 +127,10 @@ def exact_percentiles(node: exp.Expression, dialect: str) -> exp.Expression:
         return _fn("PERCENTILE", value, fraction)
     if dialect == "clickhouse":  # median() and quantile() sample; quantileExactInclusive interpolates like R-7
         return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[fraction], params=[value])
-    if dialect == "sqlite":
+    if dialect in NO_EXACT_PERCENTILE:
         raise CompileError(
-            "cannot compile for sqlite: median and percentile measures need PERCENTILE_CONT, which SQLite lacks; "
-            "run this query on another engine"
+            f"cannot compile for {dialect}: median and percentile measures need an exact PERCENTILE_CONT "
+            f"aggregate, which {dialect} lacks (only approximate ones); run this query on another engine"
         )
     return node
 
@@ -150,7 +152,11 @@ def sqlite_truncation(node: exp.Expression, dialect: str) -> exp.Expression:
     unit, value = _unit(node), node.this
     if unit == "QUARTER":
         month = _int(_fn("STRFTIME", exp.Literal.string("%m"), value))
-        back = _fn("PRINTF", exp.Literal.string("-%d months"), exp.Paren(this=exp.Mod(this=month - 1, expression=3)))
+        back = _fn(
+            "PRINTF",
+            exp.Literal.string("-%d months"),
+            exp.Paren(this=exp.Mod(this=exp.Paren(this=month - 1), expression=exp.Literal.number(3))),
+        )
         modifiers: list[exp.Expression] = [exp.Literal.string("start of month"), back]
     elif unit in _SQLITE_TRUNC:
         modifiers = [exp.Literal.string(m) for m in _SQLITE_TRUNC[unit]]
@@ -188,8 +194,8 @@ def date_differences(node: exp.Expression, dialect: str) -> exp.Expression:
             return months
         divisor = 3 if unit == "QUARTER" else 12
         return exp.Paren(
-            this=exp.IntDiv(this=_months(end, dialect), expression=divisor)
-            - exp.IntDiv(this=_months(start, dialect), expression=divisor)
+            this=exp.IntDiv(this=exp.Paren(this=_months(end, dialect) - 1), expression=exp.Literal.number(divisor))
+            - exp.IntDiv(this=exp.Paren(this=_months(start, dialect) - 1), expression=exp.Literal.number(divisor))
         )
     if dialect in ("sqlite", "spark", "databricks", "hive"):
         raise CompileError(f"cannot compile for {dialect}: DATE_DIFF in {unit.lower()}s is not supported")
@@ -197,6 +203,39 @@ def date_differences(node: exp.Expression, dialect: str) -> exp.Expression:
 
 
 # --- window functions ---------------------------------------------------------------------------------------------
+
+
+def string_aggregation(node: exp.Expression, dialect: str) -> exp.Expression:
+    """STRING_AGG(x, sep ORDER BY x): ClickHouse sorts a groupArray; SQLite (ORDER BY inside from 3.44) refuses."""
+    if not isinstance(node, exp.GroupConcat):
+        return node
+    ordered = isinstance(node.this, exp.Order)
+    if dialect == "sqlite" and ordered:
+        raise CompileError(
+            "cannot compile for sqlite: an ordered string aggregation (GROUP_CONCAT ... ORDER BY) needs SQLite 3.44 "
+            "or later, which the SQL cannot check; run this query on another engine"
+        )
+    if dialect != "clickhouse":
+        return node
+    value = node.this.this if ordered else node.this
+    values = _fn("groupArray", value)
+    if ordered:
+        keys = node.this.expressions
+        if len(keys) != 1 or keys[0].this != value:
+            raise CompileError("cannot compile for clickhouse: string aggregation ordered by another column")
+        values = _fn("arrayReverseSort" if keys[0].args.get("desc") else "arraySort", values)
+    separator = node.args.get("separator") or exp.Literal.string(",")
+    joined = _fn("arrayStringConcat", values, separator)
+    # groupArray skips NULLs; no value at all is NULL, as STRING_AGG gives elsewhere
+    none = exp.EQ(this=exp.Count(this=value.copy()), expression=exp.Literal.number(0))
+    return exp.Case(ifs=[exp.If(this=none, true=exp.null())], default=joined)
+
+
+def spark_decimal_average(node: exp.Expression, dialect: str) -> exp.Expression:
+    """Spark averages a DECIMAL(p, s) into DECIMAL(p + 4, s + 4), rounding 6.666666... to 6.666667: use DOUBLE."""
+    if isinstance(node, exp.Avg) and not (isinstance(node.this, exp.Cast) and node.this.to.is_type("double")):
+        node.set("this", exp.cast(node.this, exp.DataType.Type.DOUBLE))
+    return node
 
 
 def nullable_lag(node: exp.Expression, dialect: str) -> exp.Expression:
@@ -208,21 +247,39 @@ def nullable_lag(node: exp.Expression, dialect: str) -> exp.Expression:
     return node
 
 
-PASSES: tuple[Pass, ...] = (
-    canonical_dates,
-    expand_group_by_all,
-    day_of_week,
-    exact_percentiles,
-    sqlite_truncation,
-    date_differences,
-    nullable_lag,
+def double_percentiles(node: exp.Expression, dialect: str) -> exp.Expression:
+    """The value of a median or percentile as DOUBLE: DuckDB keeps a DECIMAL's scale and rounds 30.522 to 30.52."""
+    found = _percentile(node)
+    if found is None or isinstance(found[0], exp.Cast):
+        return node
+    value = found[0]
+    value.replace(exp.cast(value.copy(), exp.DataType.Type.DOUBLE))
+    return node
+
+
+# (pass, the node types that trigger it, the only dialects it concerns: None for every dialect)
+PASSES: tuple[tuple[Pass, tuple[type, ...], frozenset[str] | None], ...] = (
+    (canonical_dates, (exp.Anonymous, exp.Extract), None),
+    (expand_group_by_all, (exp.Group,), None),
+    (day_of_week, (exp.DayOfWeek, exp.DayOfWeekIso), None),
+    (double_percentiles, (exp.Median, exp.WithinGroup), None),
+    (exact_percentiles, (exp.Median, exp.WithinGroup), None),
+    (sqlite_truncation, (exp.TimestampTrunc, exp.DateTrunc, exp.DatetimeTrunc), frozenset({"sqlite"})),
+    (date_differences, (exp.DateDiff,), None),
+    (string_aggregation, (exp.GroupConcat,), frozenset({"sqlite", "clickhouse"})),
+    (spark_decimal_average, (exp.Avg,), frozenset({"spark", "databricks"})),
+    (nullable_lag, (exp.Lag, exp.Lead), frozenset({"clickhouse"})),
 )
 
 
 def prepare(tree: exp.Expression, dialect: str) -> exp.Expression:
-    """Apply every pass for `dialect` in order (in place: the compiler builds a fresh tree for each call)."""
-    if dialect == "duckdb":
-        return tree
-    for rewrite in PASSES:
-        tree = tree.transform(rewrite, dialect, copy=False)
+    """Apply the passes for `dialect` in order, in place (the compiler builds a fresh tree for each call).
+
+    Only passes whose node types occur in the tree walk it, so a plain query costs one walk.
+    """
+    kinds = {type(node) for node in tree.walk()}
+    for rewrite, triggers, dialects in PASSES:
+        if (dialects is None or dialect in dialects) and any(issubclass(kind, triggers) for kind in kinds):
+            tree = tree.transform(rewrite, dialect, copy=False)
+            kinds = {type(node) for node in tree.walk()}
     return tree

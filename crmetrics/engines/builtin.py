@@ -17,7 +17,8 @@ from crmetrics.hookspecs import hookimpl
 
 
 def _module(connection: Any) -> str:
-    return type(connection).__module__
+    # duckdb >= 1.1 defines its connection class in the `_duckdb` extension module
+    return type(connection).__module__.lstrip("_")
 
 
 def _local_path(path: str, root: str) -> str:

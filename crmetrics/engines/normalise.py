@@ -21,8 +21,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-_PASS = (int, float, str, bool, type(None), dt.date)
-
 
 def value(item: Any) -> Any:
     """One value in its canonical Python type."""
@@ -56,14 +54,40 @@ def _naive(stamp: dt.datetime) -> dt.datetime:
 
 
 def rows(records: Iterable[Sequence[Any]]) -> list[tuple]:
-    """Rows of canonical values; rows whose values are already plain are kept as they are."""
-    out: list[tuple] = []
-    for row in records:
-        if all(type(v) in _PASS and type(v) is not dt.datetime for v in row):
-            out.append(tuple(row))
-        else:
-            out.append(tuple(value(v) for v in row))
-    return out
+    """Rows of canonical values, each column's numbers of one type.
+
+    Drivers without column types (PostgreSQL's NUMERIC, SQLite) are judged by the whole column: a column holding a
+    Decimal with a fractional scale, or a float, is all float, so `COALESCE(SUM(amount), 0)` does not give an int 0
+    in a column of float totals.
+    """
+    out = [tuple(row) for row in records]
+    if not out:
+        return out
+    converters = [_converter([row[i] for row in out]) for i in range(len(out[0]))]
+    if not any(converters):
+        return out
+    return [tuple(c(v) if c is not None and v is not None else v for c, v in zip(converters, row)) for row in out]  # noqa: B905
+
+
+def _is_number(kind: type) -> bool:
+    return issubclass(kind, int | float | decimal.Decimal) and not issubclass(kind, bool)
+
+
+def _fractional(item: Any) -> bool:
+    if isinstance(item, float):
+        return True
+    exponent = item.as_tuple().exponent if isinstance(item, decimal.Decimal) else 0
+    return not isinstance(exponent, int) or exponent < 0
+
+
+def _converter(column: list[Any]) -> Callable[[Any], Any] | None:
+    """What turns each value of one result column into its canonical type; None when they already are."""
+    kinds = {type(v) for v in column if v is not None}
+    if kinds <= {int, str, bool, dt.date} or kinds == {float}:
+        return None
+    if all(_is_number(k) for k in kinds):
+        return float if any(_fractional(v) for v in column if v is not None) else int
+    return value
 
 
 def arrow(table: Any, columns: list[str]) -> tuple[Any, list[tuple]]:
