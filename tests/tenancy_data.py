@@ -88,6 +88,25 @@ security:
 """
 
 
+# analyses over the tenants' data, one per installed method that fits this small CRM (name -> YAML declaration)
+ANALYSES = {
+    "rfm": "{method: rfm, entity: customers, events: orders, monetary: orders.revenue, bins: 5, as_of: '2024-01-01'}",
+    "cohort": "{method: cohort, entity: customers, events: orders, grain: month}",
+    "pareto": "{method: pareto, metric: revenue, entity: customers}",
+    "churn": "{method: churn, entity: customers, events: orders, inactivity_days: 60, as_of: '2024-01-01'}",
+    "clv": "{method: clv, entity: customers, events: orders, monetary: orders.revenue, as_of: '2024-01-01'}",
+    "new_vs_returning": "{method: new_vs_returning, entity: customers, events: orders, monetary: orders.revenue}",
+    "quadrant": "{method: quadrant, x: revenue, y: order_count, entity: customers}",
+    "profile": "{method: profile, metrics: [revenue, ticket_count], by: [customers.region]}",
+    "quality": "{method: quality, entities: [customers, orders], as_of: '2024-01-01'}",
+}
+
+
+def project_with_analysis(name: str) -> str:
+    """The tenants' project with the analysis `name` declared as `a`."""
+    return PROJECT_YAML + f"analyses:\n  a: {ANALYSES[name]}\n"
+
+
 @dataclass(frozen=True)
 class Customer:
     tenant_id: int

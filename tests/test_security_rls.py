@@ -41,7 +41,7 @@ def world(tmp: str) -> dict[str, Any]:
     engines = {"base": DuckDBEngine(connection=td.load_duckdb(data))}
     for tenant in td.TENANTS:
         engines[tenant] = DuckDBEngine(connection=td.load_duckdb(td.scramble_others(data, tenant)))
-    return {"data": data, "project": project, "engines": engines}
+    return {"data": data, "project": project, "engines": engines, "folder": Path(tmp)}
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,60 @@ def test_analysis_frames_hold_own_tenant_rows_only(tenants: dict[str, Any], spec
             )
         )
     assert td.normalise(got) == td.normalise(expected)
+
+
+@functools.cache
+def analysis_project(name: str, tmp: str) -> crmetrics.Project | None:
+    """The tenants' project with analysis `name` as `a`; None when its method is not installed."""
+    folder = Path(tmp) / name
+    folder.mkdir(exist_ok=True)
+    method = td.ANALYSES[name].split("method: ")[1].split(",")[0]
+    project = crmetrics.load(td.write_project(folder, td.PROJECT_YAML))
+    if method not in project.plugins.of("analysis method"):
+        return None
+    return crmetrics.load(td.write_project(folder, td.project_with_analysis(name)))
+
+
+def _outcome(project: crmetrics.Project, engine: DuckDBEngine, **kwargs: Any) -> Any:
+    """An analysis's tables and figures as comparable data, or the code of the error it raised."""
+    try:
+        result = project.analyze("a", connection=engine, **kwargs)
+    except CrmetricsError as error:
+        return error.code
+    tables = {name: (table.columns, td.normalise(table.rows)) for name, table in result.tables.items()}
+    figures = [(f.name, td.normalise([(f.value,)])) for f in result.figures]
+    return tables, figures
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(sorted(td.ANALYSES)),
+    tenant=st.sampled_from(td.TENANTS),
+    where=st.none() | st.sampled_from(sorted(td.WHERES)),
+    segments=st.lists(st.sampled_from(sorted(td.SEGMENTS)), max_size=1),
+)
+def test_analyses_depend_on_own_tenant_only(
+    tenants: dict[str, Any], name: str, tenant: int, where: Any, segments: list
+) -> None:
+    project = analysis_project(name, str(tenants["folder"]))
+    if project is None:
+        return  # the method is not installed in this environment
+    engines = tenants["engines"]
+    kwargs = {"where": where, "segments": segments, "context": {"tenant_id": tenant}}
+    assert _outcome(project, engines["base"], **kwargs) == _outcome(project, engines[tenant], **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(td.ANALYSES))
+def test_analyses_fail_closed_and_differ_by_tenant(tenants: dict[str, Any], name: str) -> None:
+    project = analysis_project(name, str(tenants["folder"]))
+    if project is None:
+        pytest.skip(f"analysis method of {name} not installed")
+    engine = tenants["engines"]["base"]
+    with pytest.raises(ContextError):
+        project.analyze("a", connection=engine)
+    outcomes = [_outcome(project, engine, context={"tenant_id": t}) for t in td.TENANTS]
+    assert all(not isinstance(o, str) for o in outcomes), outcomes
+    assert outcomes[0] != outcomes[2], "tenants 1 and 3 hold different data, so their analyses differ"
 
 
 def test_orphans_keep_counting_under_null_and_never_borrow_another_tenants_customer(tenants: dict) -> None:
