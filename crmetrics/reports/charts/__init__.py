@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import warnings
 from typing import Any
 
 from crmetrics.reports.charts.svg import render_svg
@@ -29,7 +30,12 @@ def to_svg(spec: dict[str, Any], title: str = "", renderer: str = "auto") -> str
     if available_renderer(renderer) == "vl-convert":
         import vl_convert
 
-        svg = vl_convert.vegalite_to_svg(spec)
+        try:
+            svg = vl_convert.vegalite_to_svg(spec)
+        except ValueError as error:
+            # a spec this Vega-Lite version rejects: the built-in renderer may still draw it, and the report goes on
+            warnings.warn(f"vl-convert could not render chart {title!r}: {str(error).splitlines()[0]}", stacklevel=2)
+            return render_svg(spec, title)
         # responsive: the page's CSS sizes the chart; the viewBox keeps its proportions
         svg = re.sub(r'<svg ([^>]*?)width="([\d.]+)" height="([\d.]+)"', _viewbox, svg, count=1)
         label = title or "chart"

@@ -221,7 +221,7 @@ class _Chart:
     def _colors(self) -> tuple[str | None, list[Any], tuple[float, float] | None]:
         for layer in self.layers:
             ch = layer.channel("color")
-            if "field" in ch and not _raw(ch):
+            if "field" in ch:
                 if ch.get("type") == "quantitative":
                     values = [v for r in layer.data if (v := as_number(_field(r, ch["field"]))) is not None]
                     return ch["field"], [], (min(values, default=0.0), max(values, default=1.0))
@@ -481,7 +481,7 @@ class _Chart:
                 x = self.x(as_number(_field(row, layer.channel("x").get("field", ""))) or 0.0)
             if x is None or y is None:
                 continue
-            fill = escape(str(_field(row, ink["field"])), quote=True) if _raw(ink) else color
+            fill = _conditional(ink, row, color)
             self.out.append(
                 f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" fill="{fill}" font-size="{size}" '
                 f'text-anchor="{anchor}">{escape(str(_field(row, field)))}</text>'
@@ -544,9 +544,25 @@ class _Chart:
         return "".join(out)
 
 
-def _raw(channel: dict[str, Any]) -> bool:
-    """`scale: null`: the field holds the colour itself."""
-    return "field" in channel and "scale" in channel and channel["scale"] is None
+PREDICATES = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "equal": lambda a, b: a == b,
+}
+
+
+def _conditional(channel: dict[str, Any], row: dict[str, Any], default: str) -> str:
+    """A constant colour with an optional field-predicate `condition` ({"test": {"field", "gt": 5}, "value"})."""
+    condition = channel.get("condition")
+    if isinstance(condition, dict) and isinstance(condition.get("test"), dict):
+        test = condition["test"]
+        value = as_number(_field(row, test.get("field", "")))
+        for name, check in PREDICATES.items():
+            if name in test and value is not None and check(value, test[name]):
+                return str(condition.get("value", default))
+    return str(channel.get("value", default))
 
 
 def _unique(layer: _Layer, field: str) -> list[Any]:

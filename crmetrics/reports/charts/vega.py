@@ -143,7 +143,6 @@ def _heatmap(rows: list[dict], cols: dict[str, dict], by: list[str], metric: str
             "y": time_label(r[by[1]], gy) if gy else _category(r[by[1]]),
             "value": r[metric],
             "label": short_number(r[metric], fmt),
-            "ink": "#ffffff" if r[metric] is not None and r[metric] > (low + high) / 2 else "#101828",
         }
         for r in rows
     ]
@@ -165,7 +164,10 @@ def _heatmap(rows: list[dict], cols: dict[str, dict], by: list[str], metric: str
         },
         {
             "mark": {"type": "text", "fontSize": 10},
-            "encoding": {"text": {"field": "label"}, "color": {"field": "ink", "type": "nominal", "scale": None}},
+            "encoding": {"text": {"field": "label"}, "color": {
+                    "condition": {"test": {"field": "value", "gt": (low + high) / 2}, "value": "#ffffff"},
+                    "value": "#101828",
+                }},
         },
     ]
     spec = _base(data, None, enc, layer=layer)
