@@ -80,7 +80,8 @@ def get_plugin_manager(
     if entry_points_too:
         _load_entry_points(pm, registry, strict)
     for plugin in dict.fromkeys((*SCOPED_PLUGINS.get(), *extra)):  # once each, in order
-        pm.register(plugin)
+        if not pm.is_registered(plugin):  # also installed through its entry point: already there
+            pm.register(plugin)
     _check(pm, registry, strict)
     for hook_name, kind in KINDS.items():
         _collect(pm, registry, hook_name, kind, strict)
