@@ -112,6 +112,21 @@ def test_summary_sql_follows_the_conventions(shop: Fixture, unit: str) -> None:
     assert expected[3]["T"] == 0
 
 
+def test_purchases_are_days_even_when_the_time_dimension_has_a_coarser_grain(tmp_path) -> None:
+    monthly = PROJECT.replace(
+        "    joins: {customers: customer_id}\n    measures:",
+        "    joins: {customers: customer_id}\n    dimensions: {ordered_at: {type: time, grain: month}}\n    measures:",
+    )
+    assert monthly != PROJECT
+    fx = Fixture(tmp_path, monthly)
+    fx.table("customers", "customer_id INTEGER, region VARCHAR", [(i, "x") for i in range(1, 7)])
+    fx.table("orders", "order_id INTEGER, customer_id INTEGER, ordered_at TIMESTAMP, amount DOUBLE", EVENTS)
+    ctx = context(fx, "models")
+    rows = ctx.run(clv.summary_query(ctx, clv.Setup(ctx), AS_OF)).records()
+    expected = summary_reference(EVENTS, AS_OF, "week")
+    assert {r["customer_id"]: r["frequency"] for r in rows} == {k: v["frequency"] for k, v in expected.items()}
+
+
 def test_default_as_of_is_the_last_event(shop: Fixture) -> None:
     ctx = context(shop, "models")
     del ctx.params["as_of"]

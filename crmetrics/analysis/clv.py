@@ -79,7 +79,7 @@ class Setup:
 def _events(ctx: AnalysisContext, setup: Setup, as_of: exp.Expression | None) -> exp.Select:
     """(customer key, purchase day, value) of every event up to as_of with a known customer and time."""
     frame = ctx.frame(setup.events)
-    key, day = frame.key(setup.entity), exp.cast(frame.time(), exp.DataType.Type.DATE)
+    key, day = frame.key(setup.entity), frame.time("day")  # day grain even if the time dimension says otherwise
     rows = frame.select({"k": key, "d": day, "v": dbl(frame.measure_value(ctx.params["monetary"]))})
     conditions = [key.copy().is_(exp.null()).not_(), day.copy().is_(exp.null()).not_()]
     if as_of is not None:
