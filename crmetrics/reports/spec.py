@@ -161,8 +161,10 @@ def check_reports(model: SemanticModel) -> list[Issue]:
         loc = getattr(raw, "loc", None) or Location(model.files[0] if model.files else "<project>", 1, 1)
         found = validate(raw, REPORT, loc, ("reports", name))
         issues += found
-        if not found:
-            issues += _References(model, ("reports", name)).report(raw)
+        # names are checked wherever the shape is right, so one run reports every problem
+        broken = {i.path[2:4] if i.path[2:3] == ("sections",) else i.path[2:3] for i in found}
+        if isinstance(raw, dict) and ("title",) not in broken and isinstance(raw.get("sections"), list):
+            issues += _References(model, ("reports", name)).report(raw, broken)
     return issues
 
 
@@ -176,9 +178,9 @@ class _References:
         where = owner.value_loc(key) if isinstance(owner, YMap) else getattr(owner, "loc", None)
         self.issues.append(Issue(code, message, where, (*self.path, *path), hint))
 
-    def report(self, raw: YMap) -> list[Issue]:
+    def report(self, raw: YMap, broken: set[tuple]) -> list[Issue]:
         params = raw.get("parameters") or {}
-        period = params.get("period")
+        period = params.get("period") if ("parameters",) not in broken else None
         if period:
             try:
                 start, end = parse_date(period["start"]), parse_date(period["end"])
@@ -186,10 +188,11 @@ class _References:
                     self.add("CRM805", f"the period ends ({end}) before it starts ({start})", period, "end", ())
             except ValueError as error:
                 self.add("CRM805", str(error), params, "period", ("parameters", "period"))
-        self.names(params, "segments", self.model.segments, "segment", ("parameters",))
-        sections = raw["sections"]
-        for index, section in enumerate(sections):
-            self.section(section, ("sections", index))
+        if ("parameters",) not in broken:
+            self.names(params, "segments", self.model.segments, "segment", ("parameters",))
+        for index, section in enumerate(raw["sections"]):
+            if ("sections", index) not in broken:
+                self.section(section, ("sections", index))
         return self.issues
 
     def names(self, owner: YMap, key: str, known: Any, kind: str, path: tuple) -> list[str]:
