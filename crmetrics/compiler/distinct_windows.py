@@ -60,7 +60,7 @@ def distinct_deltas(timeline: Timeline, use: MeasureUse, window: Window, name: s
     if window.to_date is not None:
         partition.append(timeline.calendar.truncate(column(axis), window.to_date))
     partition.append(column(ITEM))
-    order = exp.Order(expressions=[exp.Ordered(this=column(axis))])
+    order = exp.Order(expressions=[exp.Ordered(this=column(axis), nulls_first=True)])  # the axis is never NULL here
     sequence = [
         exp.Star(),
         alias(exp.Window(this=exp.Lag(this=column(axis)), partition_by=partition, order=order), PREVIOUS),

@@ -354,17 +354,20 @@ class Timeline:
     def window_spec(self, window: Window, function: exp.Expression) -> exp.Expression:
         """`function` over the window: partitioned by the other dimensions (and the to-date period), ordered by
         the axis, which is unique within a partition."""
-        partition: list[exp.Expression] = [column(n) for n in self.others]
+        known = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
+        # rows of unknown time form their own partition: NULLs sort first on some databases and would otherwise
+        # enter the frames of the first periods
+        unknown = exp.Case(ifs=[exp.If(this=known.copy(), true=exp.Literal.number(0))], default=exp.Literal.number(1))
+        partition: list[exp.Expression] = [unknown, *(column(n) for n in self.others)]
         if window.to_date is not None:
             partition.append(self.calendar.truncate(column(self.axis), window.to_date))
         start = "UNBOUNDED" if window.rows is None else exp.Literal.number(window.rows - 1)
         over = exp.Window(
             this=function,
-            partition_by=partition or None,
-            order=exp.Order(expressions=[exp.Ordered(this=column(self.axis), nulls_first=False)]),
+            partition_by=partition,
+            order=exp.Order(expressions=[exp.Ordered(this=column(self.axis), nulls_first=True)]),
             spec=exp.WindowSpec(kind="ROWS", start=start, start_side="PRECEDING", end="CURRENT ROW"),
         )
-        known = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
         return exp.Case(ifs=[exp.If(this=known, true=over)])
 
     def windowed(self, columns: list[str], deltas: set[str]) -> exp.Select:
