@@ -80,8 +80,12 @@ def get_plugin_manager(
     if entry_points_too:
         _load_entry_points(pm, registry, strict)
     for plugin in dict.fromkeys((*SCOPED_PLUGINS.get(), *extra)):  # once each, in order
-        if not pm.is_registered(plugin):  # also installed through its entry point: already there
+        if pm.is_registered(plugin):  # also installed through its entry point: already there
+            continue
+        try:  # a wrong hook signature is refused here, as for an entry point
             pm.register(plugin)
+        except pluggy.PluginValidationError as error:
+            _fail(registry, PluginProblem(getattr(plugin, "__name__", repr(plugin)), str(error)), strict)
     _check(pm, registry, strict)
     for hook_name, kind in KINDS.items():
         _collect(pm, registry, hook_name, kind, strict)
