@@ -87,7 +87,8 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
             raise AnalysisError(f"analysis '{ctx.name}': measure {measure} must be a sum or a count")
         ev["m"] = frame.measure_value(measure)
     events_sql = frame.select(ev).where(key.copy().is_(exp.null()).not_(), when.copy().is_(exp.null()).not_())
-    act_cols: dict[str, exp.Expression] = {"k": col("k"), "p": col("p")}
+    # the period number is computed once per (member, period), not per joined row
+    act_cols: dict[str, exp.Expression] = {"k": col("k"), "p": col("p"), "pi": period_index(col("p"), grain)}
     if measure is not None:
         act_cols["m"] = exp.Sum(this=col("m"))
     act = select(act_cols, "ev").group_by(col("k"), col("p"), copy=False)
@@ -97,11 +98,13 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
         members_frame = ctx.frame(entity)  # type: ignore[arg-type]
         acquired = members_frame.dimension(by)  # type: ignore[arg-type]
         own_key = members_frame.key()
-        members = members_frame.select({"k": own_key, "cohort": truncate(acquired, grain)}).where(
+        start = truncate(acquired, grain)
+        members = members_frame.select({"k": own_key, "cohort": start, "ci": period_index(start, grain)}).where(
             own_key.copy().is_(exp.null()).not_(), acquired.copy().is_(exp.null()).not_()
         )
     else:
-        members = select({"k": col("k"), "cohort": exp.Min(this=col("p"))}, "act").group_by(col("k"), copy=False)
+        first_cols = {"k": col("k"), "cohort": exp.Min(this=col("p")), "ci": exp.Min(this=col("pi"))}
+        members = select(first_cols, "act").group_by(col("k"), copy=False)
         if by is not None:
             group = ["g"]
             # the grouping dimension is read without the query's filters (they apply to events) but with RLS
@@ -109,7 +112,8 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
             lookup = lookup_frame.select({"k": lookup_frame.key(), "g": lookup_frame.dimension(by)})  # type: ignore
             first = members
             members = select(
-                {"k": col("k", "f"), "cohort": col("cohort", "f"), "g": col("g", "l")}, table_as("first", "f")
+                {"k": col("k", "f"), "cohort": col("cohort", "f"), "ci": col("ci", "f"), "g": col("g", "l")},
+                table_as("first", "f"),
             )
             members = members.join(
                 table_as("lookup", "l"),
@@ -118,7 +122,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
                 copy=False,
             )
 
-    step = exp.Sub(this=period_index(col("p", "a"), grain), expression=period_index(col("cohort", "m"), grain))
+    step = exp.Sub(this=col("pi", "a"), expression=col("ci", "m"))
     active_cols: dict[str, exp.Expression] = {
         "cohort": col("cohort", "m"),
         **{g: col(g, "m") for g in group},
@@ -133,7 +137,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
             on=exp.EQ(this=col("k", "a"), expression=col("k", "m")),
             copy=False,
         )
-        .where(exp.GTE(this=col("p", "a"), expression=col("cohort", "m")), copy=False)
+        .where(exp.GTE(this=col("pi", "a"), expression=col("ci", "m")), copy=False)
     )
     if ctx.params.get("periods") is not None:
         active = active.where(exp.LT(this=step.copy(), expression=num(ctx.params["periods"])), copy=False)

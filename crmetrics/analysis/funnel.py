@@ -178,6 +178,12 @@ class _Records:
         return {"reached_idx": col("reached_idx", "per"), **times, "status": status, "cur": col("cur", "per")}
 
 
+def pick(values: dict[int, exp.Expression]) -> exp.Expression:
+    """The value for the current stage number `i` (CASE i WHEN 1 THEN ... END)."""
+    ifs = [exp.If(this=exp.EQ(this=col("i"), expression=num(i)), true=value) for i, value in values.items()]
+    return exp.Case(ifs=ifs)
+
+
 def build(ctx: AnalysisContext) -> tuple[exp.Select, list[str], bool]:
     """The funnel SELECT: one row per (group, stage); returns it, the group names and whether times exist."""
     stages = as_list(ctx.params["stages"])
@@ -227,14 +233,13 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, list[str], bool]:
     if names:
         grouped = grouped.group_by(*(col(f"g{j}") for j in range(len(names))), copy=False)
 
-    parts = []
+    # one row per (group, stage): the grouped row crossed with the stage numbers, each column picked by number
+    rows: dict[str, dict[int, exp.Expression]] = {}
     for i, stage in enumerate(stages, 1):
         reached, first = col(f"reached{i}"), col("reached1")
         previous = col(f"reached{i - 1}") if i > 1 else None
-        row: dict[str, exp.Expression] = {names[j]: col(f"g{j}") for j in range(len(names))}
-        row |= {
+        row: dict[str, exp.Expression] = {
             "stage": exp.Literal.string(stage),
-            "stage_index": num(i),
             "reached": reached,
             "conversion_step": safe_div(reached.copy(), previous) if previous else exp.Null(),
             "conversion_overall": safe_div(reached.copy(), first),
@@ -247,12 +252,18 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, list[str], bool]:
         row["open"] = col(f"open{i}") if i < n else exp.Null()
         row["open_share"] = safe_div(col(f"open{i}"), col("open_total")) if i < n else exp.Null()
         row["open_amount"] = col(f"open_amt{i}") if i < n else exp.Null()
-        parts.append(select(row, "grouped"))
-    union = parts[0]
-    for part in parts[1:]:
-        union = exp.union(union, part, distinct=False)
-    final = order_by(select({c: col(c) for c in parts[0].named_selects}, "stage_rows"), [*names, "stage_index"])
-    ctes = {**records.ctes, "rec": rec, "grouped": grouped, "stage_rows": union}
+        for name, value in row.items():
+            rows.setdefault(name, {})[i] = value
+    numbers: exp.Query = exp.Select(expressions=[exp.alias_(num(1), "i")])
+    for i in range(2, n + 1):
+        numbers = exp.union(numbers, exp.Select(expressions=[exp.alias_(num(i), "i")]), distinct=False)
+    columns: dict[str, exp.Expression] = {names[j]: col(f"g{j}") for j in range(len(names))}
+    columns["stage"] = pick(rows.pop("stage"))
+    columns["stage_index"] = col("i")
+    columns |= {name: pick(values) for name, values in rows.items()}
+    crossed = select(columns, "grouped").join(table_as("stage_numbers"), join_type="cross", copy=False)
+    final = order_by(crossed, [*names, "stage_index"])
+    ctes = {**records.ctes, "rec": rec, "grouped": grouped, "stage_numbers": numbers}
     return with_ctes(final, ctes), names, timed
 
 
