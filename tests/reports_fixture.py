@@ -130,7 +130,7 @@ reports:
         entity: orders
         columns: [orders.order_id, customers.name, orders.amount, orders.ordered_at]
         order_by: [-orders.amount, orders.order_id]
-        limit: 3
+        limit: 5
       - type: analyses
 """
 

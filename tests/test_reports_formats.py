@@ -1,0 +1,212 @@
+"""Report formats (html, md, json, csv), the sandboxed templates, project overrides, and the chart renderers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import crmetrics
+from crmetrics.errors import PluginError, ReferenceNotFound, RenderError
+from crmetrics.hookspecs import hookimpl
+from crmetrics.plugins import get_plugin_manager
+from crmetrics.reports import ReportFormat, build_document, render_report, report_format
+from crmetrics.reports.base import write_output
+from crmetrics.reports.charts import to_svg
+from crmetrics.reports.charts.svg import render_svg
+from crmetrics.reports.charts.vega import chart_spec
+from crmetrics.reports.render import render_document
+from tests import reports_fixture as fx
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("formats")
+    project = crmetrics.load(fx.build(root))
+    yield project
+    project.close()
+
+
+@pytest.fixture(scope="module")
+def document(project) -> dict:
+    return build_document(project, "review")
+
+
+def render(project, document: dict, name: str, **options) -> object:
+    return render_document(document, report_format(project, name), project.model.root, {"charts": "builtin", **options})
+
+
+def test_builtin_formats_register_through_the_hook(project) -> None:
+    registry = get_plugin_manager(entry_points_too=False)[1]
+    assert {"html", "md", "json", "csv"} <= set(registry.of("report format"))
+    assert registry.owners[("report format", "html")] == "crmetrics.reports.builtin"
+    with pytest.raises(ReferenceNotFound, match="unknown report format 'pdf'"):
+        report_format(project, "pdf")
+
+
+def test_html_is_self_contained_accessible_and_escaped(project, document: dict) -> None:
+    html = render(project, document, "html")
+    assert isinstance(html, str) and html.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing loaded from the network
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Review &lt;2024&gt;" in html  # the title is escaped too
+    assert '<th scope="col"' in html
+    svgs = re.findall(r"<svg xmlns=.*?</svg>", html, re.S)
+    assert len(svgs) == 2
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed
+        assert 'role="img"' in svg and ("<rect" in svg or "<path" in svg)
+    assert "@media print" in html and "<script>" not in html.replace("&lt;script&gt;", "")
+
+
+def test_interactive_mode_adds_inline_script_only(project, document: dict) -> None:
+    html = render(project, document, "html", interactive=True)
+    assert "<script>" in html and "aria-sort" in html and "<script src" not in html
+
+
+def test_json_has_every_table_as_row_objects(project, document: dict) -> None:
+    data = json.loads(render(project, document, "json"))
+    table = next(s for s in data["sections"] if s["title"] == "By region")["table"]
+    assert table["rows"][0] == {"customers.region": "north", "revenue": 325.25, "order_count": 2}
+    assert table["rows"][-1]["customers.region"] is None
+    drill = next(s for s in data["sections"] if s["type"] == "drilldown")
+    assert drill["table"]["rows"][0]["orders.ordered_at"] == "2024-01-01"  # a time dimension is at day grain
+    assert data["parameters"]["period"]["start"] == "2024-01-01"
+
+
+def test_csv_is_a_folder_of_tables(project, document: dict, tmp_path: Path) -> None:
+    files = render(project, document, "csv")
+    assert isinstance(files, dict) and "index.csv" in files
+    region = next(v for k, v in files.items() if "by-region" in k)
+    rows = list(csv.reader(io.StringIO(region)))
+    assert rows[0] == ["customers.region", "revenue", "order_count"] and rows[-1][0] == ""
+    out = write_output(files, tmp_path / "out")
+    assert (out / "index.csv").is_file() and len(list(out.glob("*.csv"))) == len(files)
+
+
+def test_markdown_has_tables_and_escapes_pipes(project, document: dict) -> None:
+    md = render(project, document, "md")
+    assert md.startswith("# Review <2024>")
+    assert "| Revenue | 630.75 | 150.00 |" in md
+    assert "| north | 325.25 | 2 |" in md
+
+
+def test_project_templates_override_the_builtin_ones(tmp_path: Path) -> None:
+    path = fx.build(tmp_path)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "report.md.j2").write_text("custom {{ report.title }} {{ report.sections | length }}\n")
+    project = crmetrics.load(path)
+    out = render_report(project, "review", "md", tmp_path / "r.md")
+    assert out.read_text() == "custom Review <2024> 6\n"
+    (tmp_path / "templates" / "report.md.j2").write_text("{{ report.nope }}")
+    crmetrics.reports.render._environment.cache_clear()
+    with pytest.raises(RenderError, match=r"format 'md': template report.md.j2"):
+        render_report(project, "review", "md", tmp_path / "r.md")
+    (tmp_path / "templates" / "report.md.j2").write_text("{{ report.__class__.__mro__ }}")
+    crmetrics.reports.render._environment.cache_clear()
+    with pytest.raises(RenderError):
+        render_report(project, "review", "md", tmp_path / "r.md")
+    project.close()
+
+
+class _TxtPlugin:
+    @hookimpl
+    def register_report_formats(self, register) -> None:  # type: ignore[no-untyped-def]
+        register(ReportFormat("txt", "plain text", ".txt", lambda request: request.document["title"] + "\n"))
+
+
+class _Clash:
+    @hookimpl
+    def register_report_formats(self, register) -> None:  # type: ignore[no-untyped-def]
+        register(ReportFormat("html", "mine", ".html", lambda request: ""))
+
+
+def test_a_third_party_format_is_used_like_a_builtin(tmp_path: Path) -> None:
+    project = crmetrics.load(fx.build(tmp_path), plugins=[_TxtPlugin()])
+    out = render_report(project, "review", "txt", tmp_path / "r.txt")
+    assert out.read_text() == "Review <2024>\n"
+    with pytest.raises(PluginError, match="report format 'html' is registered by both"):
+        get_plugin_manager(entry_points_too=False, strict=True, extra=[_Clash()])
+
+
+def test_write_output_refuses_paths_outside_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(RenderError):
+        write_output({"../escape.csv": "x"}, tmp_path / "out")
+
+
+TABLE = {
+    "columns": [
+        {"name": "customers.region", "label": "Region", "format": "number", "numeric": False},
+        {"name": "orders.channel", "label": "Channel", "format": "number", "numeric": False},
+        {"name": "revenue", "label": "Revenue", "format": "currency", "numeric": True},
+        {"name": "order_count", "label": "Orders", "format": "integer", "numeric": True},
+    ],
+    "rows": [
+        ["north", "online", 10.0, 2],
+        ["south", "store", 5.0, 1],
+        [None, "online", None, 0],
+        ["旧", "store", 7, 3],
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "by", "metrics"),
+    [
+        ("bar", ["customers.region"], ["revenue"]),
+        ("bar", ["customers.region"], ["revenue", "order_count"]),
+        ("line", ["customers.region"], ["revenue"]),
+        ("stacked_bar", ["customers.region", "orders.channel"], ["revenue"]),
+        ("heatmap", ["customers.region", "orders.channel"], ["revenue"]),
+        ("scatter", ["customers.region"], ["revenue", "order_count"]),
+        ("funnel", [], ["order_count", "revenue"]),
+    ],
+)
+def test_builtin_renderer_draws_every_chart_kind(kind: str, by: list[str], metrics: list[str]) -> None:
+    cols = [c for c in TABLE["columns"] if c["name"] in by + metrics]
+    index = [TABLE["columns"].index(c) for c in cols]
+    table = {"columns": cols, "rows": [[row[i] for i in index] for row in TABLE["rows"]]}
+    svg = render_svg(chart_spec(kind, table, by, metrics), "t")
+    assert svg is not None
+    root = ET.fromstring(svg)
+    marks = [e for e in root.iter() if e.tag.endswith(("rect", "circle", "path"))]
+    assert marks, kind
+    assert "(none)" in svg or kind in ("funnel", "scatter")  # NULL categories are shown, not dropped
+
+
+def test_builtin_renderer_bar_heights_follow_the_data() -> None:
+    spec = {
+        "data": {"values": [{"k": "a", "v": 10}, {"k": "b", "v": 5}, {"k": "c", "v": 0}]},
+        "mark": "bar",
+        "encoding": {"x": {"field": "k", "type": "nominal", "sort": None}, "y": {"field": "v", "type": "quantitative"}},
+    }
+    root = ET.fromstring(render_svg(spec))
+    heights = [float(e.get("height")) for e in root.iter() if e.tag.endswith("rect") and e.get("rx") == "2"]
+    assert heights[0] == pytest.approx(2 * heights[1]) and heights[2] == 0
+
+
+def test_builtin_renderer_refuses_what_it_cannot_draw() -> None:
+    assert render_svg({"facet": {"row": {"field": "a"}}, "spec": {}}) is None
+    assert render_svg({"mark": "geoshape", "data": {"values": []}}) is None
+    assert render_svg({"mark": "bar", "transform": [{"filter": "datum.a > 1"}], "data": {"values": []}}) is None
+
+
+def test_vl_convert_renders_the_same_specs_when_installed() -> None:
+    pytest.importorskip("vl_convert")
+    spec = chart_spec(
+        "bar", {"columns": TABLE["columns"][::2], "rows": [["a", 1.0], ["b", 2.0]]}, ["customers.region"], ["revenue"]
+    )
+    svg = to_svg(spec, "t", "vl-convert")
+    assert svg and 'role="img"' in svg and "viewBox" in svg
+
+
+def test_demo_report_names_are_unique_files(project, document: dict) -> None:
+    from crmetrics.reports.builtin import report_tables
+
+    names = [name for name, _ in report_tables(document)]
+    assert len(names) == len(set(names))
