@@ -353,10 +353,10 @@ def test_yaml_expressions_are_refused_at_load(tmp_path: Path, attack: str, posit
         ('table: "secret.csv"', None),  # schema `secret`, table `csv`: a name, not a file
         ("table: \"glob('/*')\"", "CRM131"),
         ('table: "customers; DROP TABLE orders"', None),  # one quoted identifier
-        ("sql: \"SELECT * FROM read_csv('/etc/passwd')\"", "CRM136"),
-        ("sql: \"SELECT * FROM '/etc/x.csv'\"", "CRM136"),
-        ("sql: \"SELECT * FROM customers JOIN glob('/*') g ON true\"", "CRM136"),
-        ("sql: \"SELECT *, getenv('HOME') AS h FROM customers\"", "CRM136"),
+        ("sql: \"SELECT * FROM read_csv('/etc/passwd')\"", "CRM138"),
+        ("sql: \"SELECT * FROM '/etc/x.csv'\"", "CRM138"),
+        ("sql: \"SELECT * FROM customers JOIN glob('/*') g ON true\"", "CRM138"),
+        ("sql: \"SELECT *, getenv('HOME') AS h FROM customers\"", "CRM138"),
         ('sql: "SELECT 1; DROP TABLE orders"', "CRM132"),
         ('sql: "DROP TABLE orders"', "CRM132"),
         ('sql: "SELECT 1 -- x"', None),  # a comment inside the author's own SELECT does no harm

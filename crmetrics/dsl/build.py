@@ -199,7 +199,7 @@ class ModelBuilder:
             return None
         reason = None if self.allow_outside else file_access(statements[0])
         if reason:
-            self.issue("CRM136", f"sql may only read the database's tables: {reason}", _loc(raw, "sql"), path)
+            self.issue("CRM138", f"sql may only read the database's tables: {reason}", _loc(raw, "sql"), path)
             return None
         return exp.Subquery(this=statements[0])
 
