@@ -31,7 +31,7 @@ from crmetrics.errors import AnalysisError
 from crmetrics.result import Result
 
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12}
-MAX_STEPS = 200  # discounting steps over the horizon: one per time unit, at most this many
+MAX_STEPS = 60  # discounting steps over the horizon: one per time unit, at most this many (weekly over a year)
 
 PARAMETERS = Obj(
     description="Customer lifetime value: historical, or the BG/NBD and Gamma-Gamma models.",
@@ -69,8 +69,10 @@ class Setup:
         self.as_of = parse_date(params["as_of"], "clv: as_of") if params.get("as_of") else None
 
     def discounts(self) -> list[tuple[float, float, float]]:
-        """(start, end, discount factor at the end) of each step of the horizon, in time units."""
-        steps = min(max(math.ceil(self.horizon), 1), MAX_STEPS)
+        """(start, end, discount factor at the end) of each step of the horizon, in time units.
+
+        Without discounting one step gives the same sum, so the expected purchases are computed once."""
+        steps = 1 if self.discount_rate == 0 else min(max(math.ceil(self.horizon), 1), MAX_STEPS)
         size = self.horizon / steps
         years = self.unit_days / 365.25
         return [(k * size, (k + 1) * size, (1 + self.discount_rate) ** (-(k + 1) * size * years)) for k in range(steps)]

@@ -22,7 +22,9 @@ CUSTOMER_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 
 def _floats(values: Any) -> list[float | None]:
     np, _, _ = models.numeric()
-    return [None if not np.isfinite(v) else float(v) for v in values.tolist()] if len(values) else []
+    boxed = values.astype(object)
+    boxed[~np.isfinite(values)] = None
+    return boxed.tolist()
 
 
 def bgnbd_result(ctx: AnalysisContext, setup: Setup, as_of: dt.date, summary: Result) -> AnalysisResult:
