@@ -8,6 +8,8 @@ from itertools import combinations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crmetrics.analysis import basket
 from crmetrics.analysis.base import AnalysisContext
@@ -229,3 +231,21 @@ def test_postgres_sql_gives_the_same_rules_on_duckdb(shop: Fixture) -> None:
     sql = render(basket._rules_query(ctx, basket._base_ctes(ctx), False), "postgres")
     rows = shop.con.execute(sql).fetchall()
     assert rows == shop.analyze("pairs").tables["rules"].rows
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(
+        st.tuples(st.none() | st.integers(1, 8), st.none() | st.sampled_from(["a", "B", "b", "ä", "中"])), max_size=40
+    ),
+    min_support=st.sampled_from([0.0, 0.1, 0.25]),
+    min_confidence=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_any_baskets_match_the_reference(shop: Fixture, lines: list, min_support: float, min_confidence: float) -> None:
+    shop.con.execute("DROP TABLE IF EXISTS lines")
+    shop.con.execute("CREATE TABLE lines (line_id INTEGER, order_id INTEGER, product_id VARCHAR)")
+    if lines:
+        shop.con.executemany("INSERT INTO lines VALUES (?, ?, ?)", [(i, o, p) for i, (o, p) in enumerate(lines)])
+    result = shop.analyze("pairs", min_support=min_support, min_confidence=min_confidence, triples=True)
+    assert_same(as_rules(records(result, "rules")), reference(lines, min_support, min_confidence))
+    assert_same(as_rules(records(result, "triple_rules"), 2), reference(lines, min_support, min_confidence, size=3))
