@@ -23,6 +23,7 @@ from crmetrics.analysis.lifecycle_sql import (
     col,
     entity_param,
     not_null,
+    null_number,
     num,
     percentile,
     period_of,
@@ -107,7 +108,7 @@ def _activity_spells(ctx: AnalysisContext, grain: str) -> tuple[dict[str, exp.Ex
         {"k": col("k"), "a": col("a"), "b": col("b"), "run": running_sum(starts_run, ["k"], "d")}, "marked"
     )
     spells = select(
-        {"a": exp.Min(this=col("a")), "c": exp.Add(this=exp.Max(this=col("b")), expression=num(1)), "v": exp.Null()},
+        {"a": exp.Min(this=col("a")), "c": exp.Add(this=exp.Max(this=col("b")), expression=num(1)), "v": null_number()},
         "numbered",
     ).group_by(col("k"), col("run"), copy=False)
     last = select({"last": exp.Max(this=col("a"))}, "spans").subquery()
@@ -133,7 +134,7 @@ def _contract_spells(ctx: AnalysisContext, grain: str) -> tuple[dict[str, exp.Ex
     if not ctx.params.get("start"):
         raise AnalysisError(f"analysis '{ctx.name}': contractual churn needs `start` as well as `end`")
     start, end = raw_time(frame, ctx.params["start"]), raw_time(frame, ctx.params["end"])
-    value = frame.measure_value(ctx.params["measure"]) if ctx.params.get("measure") else exp.Null()
+    value = frame.measure_value(ctx.params["measure"]) if ctx.params.get("measure") else null_number()
     spells = frame.select({"a": period_of(start, grain), "c": period_of(end, grain), "v": value}).where(
         not_null(start.copy()), copy=False
     )

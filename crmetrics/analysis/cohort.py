@@ -19,6 +19,7 @@ from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisRes
 from crmetrics.analysis.lifecycle_sql import (
     col,
     entity_param,
+    null_number,
     num,
     order_by,
     period_index,
@@ -128,7 +129,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
         **{g: col(g, "m") for g in group},
         "period": step,
         "active": num(1),
-        "m": col("m", "a") if measure is not None else exp.Null(),
+        "m": col("m", "a") if measure is not None else null_number(),
     }
     active = (
         select(active_cols, table_as("act", "a"))
@@ -142,7 +143,13 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
     if ctx.params.get("periods") is not None:
         active = active.where(exp.LT(this=step.copy(), expression=num(ctx.params["periods"])), copy=False)
     sizes = select(
-        {"cohort": col("cohort"), **{g: col(g) for g in group}, "period": num(-1), "active": num(0), "m": exp.Null()},
+        {
+            "cohort": col("cohort"),
+            **{g: col(g) for g in group},
+            "period": num(-1),
+            "active": num(0),
+            "m": null_number(),
+        },
         "members",
     )
     rows = exp.union(active, sizes, distinct=False)

@@ -93,6 +93,11 @@ def flag(condition: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=condition, true=num(1))], default=num(0))
 
 
+def null_number() -> exp.Expression:
+    """A NULL typed as DOUBLE: an untyped NULL column is TEXT on PostgreSQL, and SUM(text) fails."""
+    return cast(exp.Null(), DOUBLE)
+
+
 def coalesce_zero(value: exp.Expression) -> exp.Expression:
     """COALESCE(value, 0): a sum over no rows (or only NULLs) is 0."""
     return exp.Coalesce(this=value, expressions=[num(0)])

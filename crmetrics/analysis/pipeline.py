@@ -23,6 +23,7 @@ from crmetrics.analysis.lifecycle_sql import (
     entity_param,
     flag,
     is_in,
+    null_number,
     num,
     order_by,
     percentile,
@@ -165,8 +166,8 @@ def build(ctx: AnalysisContext, weights: dict[int, float | None], grouped: bool 
     amount = frame.measure_value(ctx.params["amount"])
     known = [(i, p) for i, p in weights.items() if p is not None]
     ifs = [exp.If(this=exp.EQ(this=deals.index.copy(), expression=num(i)), true=num(p)) for i, p in known]
-    probability: exp.Expression = exp.Case(ifs=ifs) if ifs else exp.Null()
-    cycle: exp.Expression = exp.Null()
+    probability: exp.Expression = exp.Case(ifs=ifs) if ifs else null_number()
+    cycle: exp.Expression = null_number()
     if ctx.params.get("closed"):
         cycle = days_between(raw_time(frame, ctx.params.get("created")), raw_time(frame, ctx.params["closed"]))
     is_open = exp.and_(
