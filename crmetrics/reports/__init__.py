@@ -10,12 +10,21 @@ from typing import TYPE_CHECKING, Any
 from crmetrics.errors import ReferenceNotFound
 from crmetrics.reports.base import RenderRequest, ReportFormat, write_output
 from crmetrics.reports.builder import build_document, resolve_params
+from crmetrics.reports.builtin import report_tables
 from crmetrics.reports.render import render_document
 
 if TYPE_CHECKING:
     from crmetrics.project import Project
 
-__all__ = ["RenderRequest", "ReportFormat", "build_document", "render_report", "report_format", "resolve_params"]
+__all__ = [
+    "RenderRequest",
+    "ReportFormat",
+    "build_document",
+    "render_report",
+    "report_format",
+    "report_tables",
+    "resolve_params",
+]
 
 
 def report_format(project: Project, name: str) -> ReportFormat:
