@@ -102,6 +102,8 @@ metrics:
   buyers_to_date: {{cumulative: buyers}}
   buyers_mtd: {{cumulative: buyers, to_date: month}}
   ytd_yoy: {{growth: revenue_ytd, compare: year}}
+  running_growth: {{cumulative: revenue_growth}}
+  mean_running: {{cumulative: mean_amount}}
   balance: {{measure: balances.balance}}
   opening_balance: {{measure: balances.opening_balance}}
 """

@@ -34,12 +34,13 @@ from crmetrics.compiler.nodes import alias, coalesce_zero, column, group_by, ide
 from crmetrics.compiler.periods import STEPS, Calendar, add_units, date_literal
 from crmetrics.errors import QueryError
 from crmetrics.model.references import Ref
-from crmetrics.model.types import ADDITIVE, Metric
+from crmetrics.model.types import ADDITIVE, COUNTING, Metric
 
 if TYPE_CHECKING:
     from crmetrics.compiler.build import SelectBuilder
 
 HAS_DATA, CURRENT = "__has_data", "__current"
+COUNTED = ADDITIVE | COUNTING  # 0 in a filled cell without rows
 WINDOWED_AGGS = frozenset({"sum", "count", "count_distinct", "min", "max"})
 
 
@@ -334,7 +335,7 @@ class Timeline:
         for cte, delta in deltas.items():
             union = exp.union(union, branch(cte, {delta: column(delta)}), distinct=False)
         values = [
-            alias(coalesce_zero(exp.Max(this=column(a))) if u.measure.agg in ADDITIVE else exp.Max(this=column(a)), a)
+            alias(coalesce_zero(exp.Max(this=column(a))) if u.measure.agg in COUNTED else exp.Max(this=column(a)), a)
             for a, u in uses.items()
         ]
         values.append(alias(exp.Max(this=column(HAS_DATA)), HAS_DATA))
@@ -374,8 +375,9 @@ class Timeline:
         select = [column(n) for n in self.names] + [column(c) for c in columns]
         for variant, (name, window) in self.windows.items():
             agg = self.builder.plan.uses[name].measure.agg
-            if f"{variant}__delta" in deltas:
-                value = coalesce_zero(self.window_spec(window, exp.Sum(this=column(f"{variant}__delta"))))
+            if f"{variant}__delta" in deltas:  # the running sum of +1/-1 at openings and closings
+                running = Window(None, window.to_date)
+                value = coalesce_zero(self.window_spec(running, exp.Sum(this=column(f"{variant}__delta"))))
             elif agg in ADDITIVE:
                 value = coalesce_zero(self.window_spec(window, exp.Sum(this=column(name))))
             else:
