@@ -46,7 +46,7 @@ def column_meta(model: SemanticModel | None, name: str, values: list[Any]) -> di
     label = dim.label or humanize(name)
     if ref.grain:
         label = f"{label} ({ref.grain})"
-    return {**meta, "label": label, "format": "date" if dim.is_time else "number", "time": dim.is_time}
+    return {**meta, "label": label, "format": "date" if dim.is_time else meta["format"], "time": dim.is_time}
 
 
 def table_data(result: Result, model: SemanticModel | None, name: str = "", title: str = "") -> dict[str, Any]:
