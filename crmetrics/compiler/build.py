@@ -173,14 +173,12 @@ class SelectBuilder:
         fact_uses = {}
         for entity, uses in self.plan.by_entity.items():
             # snapshots (semi-additive measures) keep one snapshot per period, so they need their own CTE
-            regular = [u for u in uses if u.measure.semi_additive is None]
-            if regular:
-                fact_uses[f"agg_{entity}"] = regular
-            if len(regular) < len(uses):
-                fact_uses[f"agg_{entity}__snapshot"] = [u for u in uses if u.measure.semi_additive is not None]
+            for use in uses:
+                snapshot = use.measure.semi_additive
+                fact_uses.setdefault(f"agg_{entity}" + (f"__{snapshot}" if snapshot else ""), []).append(use)
         facts = {
             name: snapshot_select(self, uses)
-            if name.endswith("__snapshot")
+            if uses[0].measure.semi_additive
             else self.fact_select(uses[0].measure.entity, uses)
             for name, uses in fact_uses.items()
         }

@@ -138,7 +138,7 @@ class Calendar:
         """Whether every `coarse` period is a union of whole `fine` periods (so values declared at `fine` add up)."""
         if fine == coarse or fine == "day":
             return True
-        if fine == "week" or coarse == "week":
+        if coarse == "day" or fine == "week" or coarse == "week":
             return False
         fine_months, coarse_months = STEPS[fine][0], STEPS[coarse][0]
         if coarse_months % fine_months:

@@ -30,7 +30,8 @@ SNAPSHOT, CHOSEN = "__snapshot", "__chosen"
 
 
 def snapshot_select(builder: SelectBuilder, uses: list[MeasureUse]) -> exp.Select:
-    """The aggregate CTE of one entity's semi-additive measures at the requested dimensions."""
+    """The aggregate CTE of one entity's semi-additive measures (all `last` or all `first`) at the requested
+    dimensions."""
     from crmetrics.compiler.build import column_alias  # build imports this module
 
     entity = uses[0].measure.entity
@@ -51,8 +52,6 @@ def snapshot_select(builder: SelectBuilder, uses: list[MeasureUse]) -> exp.Selec
 
     times = [column(n) for r, n in zip(builder.query.by, names, strict=True) if _is_time(builder, r)]
     pick = exp.Max if uses[0].measure.semi_additive == "last" else exp.Min
-    if len({u.measure.semi_additive for u in uses}) > 1:
-        raise QueryError(f"measures of {entity} that take the first and the last snapshot cannot be asked together")
     chosen = exp.Window(this=pick(this=column(SNAPSHOT)), partition_by=times or None)
     ranked = exp.Select(expressions=[exp.Star(), alias(chosen, CHOSEN)]).from_(
         exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("snapshots"))), copy=False

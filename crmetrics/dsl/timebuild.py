@@ -59,9 +59,7 @@ def check_dimensions(builder: ModelBuilder, model: SemanticModel) -> None:
             start_entity, _, start_name = dim.tenure.partition(".")
             start = model.dimension(start_entity, start_name)
             if entity.time is None:
-                builder.issue(
-                    "CRM137", f"tenure '{dim.ref}' needs `time` on {entity.name}", _loc(raw, "tenure"), path
-                )
+                builder.issue("CRM137", f"tenure '{dim.ref}' needs `time` on {entity.name}", _loc(raw, "tenure"), path)
             elif start is None:
                 builder.issue(
                     "CRM137",
@@ -153,4 +151,3 @@ def time_dependencies(metric: Metric) -> list[str]:
     if metric.kind == "attainment":
         return [metric.numerator or "", metric.denominator or ""]
     return [metric.base] if metric.base else []
-
