@@ -45,17 +45,19 @@ def bind_context(tree: exp.Expression, context: Mapping[str, Any], where: str) -
     """Replace `:name` placeholders with typed literals from `context`; a missing name fails closed."""
 
     def bind(node: exp.Expression) -> exp.Expression:
-        if not isinstance(node, exp.Placeholder):
-            return node
-        name = str(node.this)
-        if name not in context:
-            raise ContextError(
-                f"{where} needs the context variable '{name}' (pass --context {name}=VALUE or "
-                f"context={{'{name}': ...}})"
-            )
-        return literal(context[name], name)
+        return bound(node, context, where) if isinstance(node, exp.Placeholder) else node
 
     return tree.transform(bind, copy=True)
+
+
+def bound(node: exp.Placeholder, context: Mapping[str, Any], where: str) -> exp.Expression:
+    """The typed literal a `:name` placeholder stands for; a name missing from `context` fails closed."""
+    name = str(node.this)
+    if name not in context:
+        raise ContextError(
+            f"{where} needs the context variable '{name}' (pass --context {name}=VALUE or context={{'{name}': ...}})"
+        )
+    return literal(context[name], name)
 
 
 def literal(value: Any, name: str = "value") -> exp.Expression:
@@ -192,7 +194,15 @@ class Scope:
         tree = self.model.row_filters.get(entity)
         if tree is None:
             return None
-        return bind_context(qualify(_strip_tables(tree), entity), self.context, f"the row filter of {entity}")
+        where = f"the row filter of {entity}"
+
+        # one pass: row filters are written as entity.column, re-bound here to the entity's alias
+        def rewrite(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column):
+                return exp.Column(this=node.this.copy(), table=ident(entity))
+            return bound(node, self.context, where) if isinstance(node, exp.Placeholder) else node
+
+        return tree.transform(rewrite, copy=True)
 
     def from_clause(self, select: exp.Select) -> exp.Select:
         """Attach FROM, the joins in path order, the measure-dimension joins and the fact's row filter.
@@ -234,15 +244,6 @@ class Scope:
         for join in path[:-1]:
             self.joins.setdefault(join.target, join)
         return exp.column(path[-1].on, table=path[-1].source, quoted=True)
-
-
-def _strip_tables(tree: exp.Expression) -> exp.Expression:
-    """Row filters are written as entity.column; `qualify` re-binds them to the entity's alias."""
-
-    def strip(node: exp.Expression) -> exp.Expression:
-        return exp.Column(this=node.this.copy()) if isinstance(node, exp.Column) else node
-
-    return tree.transform(strip, copy=True)
 
 
 def _same_column(first: exp.Expression | None, second: exp.Expression | None) -> bool:
