@@ -135,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n2. compile, median of {args.runs} x 200 compiles")
     for label, question in QUESTIONS.items():
         without = median_seconds(lambda q=question: [plain.compile(**q) for _ in range(200)], args.runs) / 200
-        with_rls = median_seconds(lambda q=question: [secure.compile(**q, context=context) for _ in range(200)], 3)
-        with_rls /= 200
-        print(f"{label:32} {without * 1e6:8.0f}us without  {with_rls * 1e6:8.0f}us with  ratio {with_rls / without:.2f}")
+        with_rls = (
+            median_seconds(lambda q=question: [secure.compile(**q, context=context) for _ in range(200)], args.runs)
+            / 200
+        )
+        print(f"{label:32} {without * 1e6:8.0f}us without {with_rls * 1e6:8.0f}us with  ratio {with_rls / without:.2f}")
 
     print(f"\n3. {args.threads} threads compiling against one shared project")
     questions = list(QUESTIONS.values())
