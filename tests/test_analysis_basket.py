@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from crmetrics.analysis import basket
 from crmetrics.analysis.base import AnalysisContext
 from crmetrics.compiler import render
+from crmetrics.errors import ConfigError
 from tests.value_fixture import Fixture, records
 
 PROJECT = """
@@ -249,3 +250,14 @@ def test_any_baskets_match_the_reference(shop: Fixture, lines: list, min_support
     result = shop.analyze("pairs", min_support=min_support, min_confidence=min_confidence, triples=True)
     assert_same(as_rules(records(result, "rules")), reference(lines, min_support, min_confidence))
     assert_same(as_rules(records(result, "triple_rules"), 2), reference(lines, min_support, min_confidence, size=3))
+
+
+def test_parameters_are_checked_against_the_model_at_load(tmp_path) -> None:
+    bad = PROJECT.replace("item: products.category", "item: produkts.category").replace(
+        "order: orders, item: products, min", "order: order, item: products, min"
+    )
+    with pytest.raises(ConfigError) as error:
+        Fixture(tmp_path, bad)
+    text = str(error.value)
+    assert "unknown dimension 'produkts.category'" in text
+    assert "unknown entity 'order'" in text

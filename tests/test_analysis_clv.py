@@ -335,3 +335,16 @@ def test_warnings_for_few_repeat_buyers_and_correlated_spend(tmp_path) -> None:
     warnings = records(fx.analyze("models"), "summary")[0]["warnings"]
     assert "too few repeat buyers" in warnings
     assert "correlated with frequency" in warnings
+
+
+def test_parameters_are_checked_against_the_model_at_load(tmp_path) -> None:
+    bad = PROJECT.replace(
+        'monetary: orders.revenue, as_of: "2024-06-30",\n            time_unit',
+        'monetary: orders.amount, as_of: "2024-06-31",\n            time_unit',
+    )
+    assert bad != PROJECT
+    with pytest.raises(ConfigError) as error:
+        Fixture(tmp_path, bad)
+    text = str(error.value)
+    assert "unknown measure 'orders.amount'" in text
+    assert "2024-06-31" in text and "crmetrics.yml:" in text

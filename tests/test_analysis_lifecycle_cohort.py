@@ -219,3 +219,17 @@ def test_time_to_event_by_dimension_and_cohort(project: crmetrics.Project, data:
 def test_time_to_event_with_no_records(project: crmetrics.Project) -> None:
     rows = project.analyze("lead_time", where="leads.source = 'none at all'").tables["time_to_event"].records()
     assert rows[0]["records"] == 0 and rows[0]["median"] is None
+
+
+def test_bad_references_are_reported_at_load_with_their_location(data: LifecycleData, tmp_path) -> None:
+    text = (data.root / "crmetrics.yml").read_text()
+    text = text.replace("connection: duckdb:///crm.duckdb", f"connection: duckdb:///{data.root / 'crm.duckdb'}")
+    text = text.replace(
+        "  retention: {method: cohort, entity: customers, events: orders, grain: month}",
+        "  retention: {method: cohort, entity: customer, events: orders, measure: orders.revenu}",
+    )
+    (tmp_path / "crmetrics.yml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        crmetrics.load(tmp_path / "crmetrics.yml")
+    message = str(caught.value)
+    assert "crmetrics.yml:" in message and "customer" in message and "orders.revenu" in message

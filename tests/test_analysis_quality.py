@@ -190,3 +190,8 @@ def test_figures_and_notes(crm: Fixture) -> None:
     assert figures["orphans"] == 2
     assert figures["records"] == len(CUSTOMERS) + len(ORDERS)
     assert any("orphan" in n for n in result.notes)
+
+
+def test_parameters_are_checked_against_the_model_at_load(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="unknown entity 'customer'"):
+        Fixture(tmp_path, PROJECT.replace("entities: customers,", "entities: customer,"))

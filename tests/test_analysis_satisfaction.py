@@ -186,3 +186,14 @@ def test_bad_parameters_are_config_errors(service: Fixture) -> None:
         service.analyze("csat", scale=[1, 2, 3])
     with pytest.raises(ConfigError, match="not one of"):
         service.analyze("csat", over_time="fortnight")
+
+
+def test_parameters_are_checked_against_the_model_at_load(tmp_path) -> None:
+    bad = PROJECT.replace("by: [customers.region, tickets.channel]", "by: [customers.regio, tickets.channel]").replace(
+        "scale: [0, 10]", "scale: [10, 0]"
+    )
+    with pytest.raises(ConfigError) as error:
+        Fixture(tmp_path, bad)
+    text = str(error.value)
+    assert "unknown dimension 'customers.regio'" in text
+    assert "lowest < highest" in text

@@ -7,16 +7,29 @@ a frequent pair; triples extend the frequent pairs by a third item of the same o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
-from crmetrics.analysis.valuesql import col, count_if, dbl, num, ordered, safe_div, select, table, with_ctes
+from crmetrics.analysis.sqlkit import check_entity
+from crmetrics.analysis.valuesql import (
+    check_dimension,
+    col,
+    count_if,
+    dbl,
+    num,
+    ordered,
+    safe_div,
+    select,
+    table,
+    with_ctes,
+)
 from crmetrics.compiler.frames import Frame
 from crmetrics.dsl.schema import Bool, Field, Num, Obj, Str
 from crmetrics.errors import AnalysisError
+from crmetrics.model.types import SemanticModel
 from crmetrics.result import Result
 
 PARAMETERS = Obj(
@@ -37,6 +50,25 @@ PARAMETERS = Obj(
 )
 
 METRICS = ("orders", "support", "confidence", "lift", "leverage", "conviction")
+
+
+def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """At load time: the lines entity exists; order and item are entities it joins to, or dimensions it reaches."""
+    problems = check_entity(model, params, "entity", keyed=False)
+    lines = params.get("entity")
+    if problems or not isinstance(lines, str):
+        return problems
+    for key in ("order", "item"):
+        ref = params.get(key)
+        if not isinstance(ref, str):
+            continue
+        if "." in ref or ":" in ref:
+            problems += check_dimension(model, lines, key, ref)
+        elif ref not in model.entities:
+            problems.append((key, f"unknown entity '{ref}' (or write a dimension as entity.dimension)"))
+        elif ref != lines and ref not in model.paths[lines].reach:
+            problems.append((key, f"there is no join path from {lines} to {ref}"))
+    return problems
 
 
 def _reference(frame: Frame, text: str, what: str) -> exp.Expression:
@@ -276,4 +308,6 @@ def _chart() -> dict[str, Any]:
     }
 
 
-METHOD = AnalysisMethod("basket", "Cross-sell: association rules of items bought together.", PARAMETERS, run)
+METHOD = AnalysisMethod(
+    "basket", "Cross-sell: association rules of items bought together.", PARAMETERS, run, check=check
+)

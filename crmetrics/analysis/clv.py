@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
 from crmetrics.analysis.clv_fit import bgnbd_result
+from crmetrics.analysis.sqlkit import check_events, check_measure
 from crmetrics.analysis.valuesql import (
+    check_date,
     col,
     date_literal,
     dbl,
@@ -28,6 +32,7 @@ from crmetrics.analysis.valuesql import (
 )
 from crmetrics.dsl.schema import Field, Num, Obj, Str
 from crmetrics.errors import AnalysisError
+from crmetrics.model.types import SemanticModel
 from crmetrics.result import Result
 
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12}
@@ -49,6 +54,13 @@ PARAMETERS = Obj(
         "margin": Field(Num(minimum=0, maximum=1, description="Share of revenue that is profit (default 1).")),
     },
 )
+
+
+def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """At load time: entity and events exist and are joined, monetary is a measure of events, as_of is a date."""
+    return (
+        check_events(model, params) + check_measure(model, params, "monetary", "events") + check_date(params, "as_of")
+    )
 
 
 class Setup:
@@ -216,4 +228,6 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     return bgnbd_result(ctx, setup, as_of, summary)
 
 
-METHOD = AnalysisMethod("clv", "Customer lifetime value: historical, or BG/NBD with Gamma-Gamma.", PARAMETERS, run)
+METHOD = AnalysisMethod(
+    "clv", "Customer lifetime value: historical, or BG/NBD with Gamma-Gamma.", PARAMETERS, run, check=check
+)

@@ -8,18 +8,19 @@ key, values outside accepted values or ranges, and staleness. The query's where,
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
-from crmetrics.analysis.valuesql import col, count_if, date_literal, literal, parse_date, select, with_ctes
+from crmetrics.analysis.valuesql import check_date, col, count_if, date_literal, literal, parse_date, select, with_ctes
 from crmetrics.compiler.frames import Frame
 from crmetrics.compiler.scope import qualify
 from crmetrics.dsl.schema import Field, ListOf, Obj, Str
 from crmetrics.errors import ReferenceNotFound
 from crmetrics.model.quality import QualityRules
-from crmetrics.model.types import Entity
+from crmetrics.model.types import Entity, SemanticModel
 from crmetrics.result import Result
 
 PARAMETERS = Obj(
@@ -46,6 +47,17 @@ TABLES = {
     "integrity": ["entity", "join", "column", "rows", "with_reference", "orphans", "orphan_rate"],
     "validity": ["entity", "column", "rule", "checked", "invalid", "invalid_rate"],
 }
+
+
+def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """At load time: the entities exist and as_of is a date."""
+    names = params.get("entities") or []
+    problems = [
+        ("entities", f"unknown entity '{n}'")
+        for n in ([names] if isinstance(names, str) else names)
+        if isinstance(n, str) and n not in model.entities
+    ]
+    return problems + check_date(params, "as_of")
 
 
 def _value(frame: Frame, entity: Entity, name: str) -> exp.Expression:
@@ -244,5 +256,5 @@ def _notes(rows: dict[str, list[tuple]]) -> list[str]:
 
 
 METHOD = AnalysisMethod(
-    "quality", "Data quality: completeness, duplicates, staleness, orphans, validity.", PARAMETERS, run
+    "quality", "Data quality: completeness, duplicates, staleness, orphans, validity.", PARAMETERS, run, check=check
 )

@@ -7,17 +7,20 @@ computed in SQL, overall, by each requested dimension and over time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from statistics import NormalDist
 from typing import Any
 
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
-from crmetrics.analysis.valuesql import col, count_if, dbl, num, ordered, safe_div, select, with_ctes
+from crmetrics.analysis.sqlkit import check_entity
+from crmetrics.analysis.valuesql import check_dimension, col, count_if, dbl, num, ordered, safe_div, select, with_ctes
 from crmetrics.compiler.frames import Frame
 from crmetrics.dsl.schema import Field, ListOf, Num, Obj, Str
 from crmetrics.errors import AnalysisError
 from crmetrics.model.references import GRAINS
+from crmetrics.model.types import SemanticModel
 
 PARAMETERS = Obj(
     description="CSAT, average score and response rate, with Wilson confidence intervals.",
@@ -35,6 +38,26 @@ PARAMETERS = Obj(
 
 COUNTS = ("invited", "responses", "satisfied", "out_of_scale", "avg_score")
 RATES = ("response_rate", "response_rate_low", "response_rate_high", "csat", "csat_low", "csat_high")
+
+
+def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """At load time: the entity exists; score, by and over_time name dimensions it reaches."""
+    problems = check_entity(model, params, "entity", keyed=False)
+    entity = params.get("entity")
+    if problems or not isinstance(entity, str):
+        return problems
+    if isinstance(params.get("score"), str) and "." in params["score"]:
+        problems += check_dimension(model, entity, "score", params["score"])
+    by = params.get("by") or []
+    for ref in [by] if isinstance(by, str) else by:
+        problems += check_dimension(model, entity, "by", ref)
+    if isinstance(params.get("over_time"), str):
+        problems += check_dimension(model, entity, "over_time", f"metric_time:{params['over_time']}")
+    scale = params.get("scale")
+    numbers = isinstance(scale, list) and len(scale) == 2 and all(isinstance(v, int | float) for v in scale)
+    if numbers and scale[0] >= scale[1]:
+        problems.append(("scale", "write [lowest, highest] with lowest < highest"))
+    return problems
 
 
 def _score(frame: Frame, entity: str, text: str) -> exp.Expression:
@@ -153,4 +176,6 @@ def _chart() -> dict[str, Any]:
     }
 
 
-METHOD = AnalysisMethod("satisfaction", "CSAT, average score and response rate with Wilson intervals.", PARAMETERS, run)
+METHOD = AnalysisMethod(
+    "satisfaction", "CSAT, average score and response rate with Wilson intervals.", PARAMETERS, run, check=check
+)

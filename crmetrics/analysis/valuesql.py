@@ -12,6 +12,36 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.errors import AnalysisError
+from crmetrics.model.references import RefSyntaxError, parse_ref
+from crmetrics.model.types import SemanticModel
+
+
+def check_date(params: Mapping[str, Any], key: str) -> list[tuple[str, str]]:
+    """A load-time problem when the parameter is given but is not a YYYY-MM-DD date."""
+    if params.get(key) is None:
+        return []
+    try:
+        parse_date(params[key], key)
+    except AnalysisError as error:
+        return [(key, error.message)]
+    return []
+
+
+def check_dimension(model: SemanticModel, source: str, key: str, ref: Any) -> list[tuple[str, str]]:
+    """A load-time problem when `ref` is not a declared dimension (or metric_time) reachable from `source`."""
+    if not isinstance(ref, str) or source not in model.entities:
+        return []
+    try:
+        parsed = parse_ref(ref)
+    except RefSyntaxError as error:
+        return [(key, str(error))]
+    if parsed.is_metric_time:
+        return [] if model.entities[source].time else [(key, f"entity '{source}' declares no `time`")]
+    if model.dimension(parsed.entity or "", parsed.name) is None:
+        return [(key, f"unknown dimension '{parsed.entity}.{parsed.name}'")]
+    if parsed.entity != source and parsed.entity not in model.paths[source].reach:
+        return [(key, f"there is no join path from {source} to {parsed.entity}")]
+    return []
 
 
 def col(name: str, table: str | None = None) -> exp.Column:
