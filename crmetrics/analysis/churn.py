@@ -29,6 +29,7 @@ from crmetrics.analysis.lifecycle_sql import (
     period_of,
     period_start,
     raw_time,
+    reference_checker,
     running_sum,
     select,
     table_as,
@@ -453,4 +454,14 @@ METHOD = AnalysisMethod(
     description="Churn and retention rates per period (inactivity window or contract end), revenue churn, risk list.",
     parameters=PARAMETERS,
     run=run,
+    check=reference_checker(
+        {
+            "entity": "entity",
+            "events": "entity",
+            "time": "dimension",
+            "start": "dimension",
+            "end": "dimension",
+            "measure": "measure",
+        }
+    ),
 )

@@ -23,6 +23,7 @@ from crmetrics.analysis.lifecycle_sql import (
     num,
     order_by,
     period_index,
+    reference_checker,
     running_sum,
     safe_div,
     select,
@@ -267,4 +268,7 @@ METHOD = AnalysisMethod(
     description="Cohort retention matrix: active members per cohort and period, retention rate, LTV curves.",
     parameters=PARAMETERS,
     run=run,
+    check=reference_checker(
+        {"entity": "entity", "events": "entity", "cohort_by": "dimension", "measure": "measure", "time": "dimension"}
+    ),
 )

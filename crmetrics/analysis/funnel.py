@@ -31,6 +31,7 @@ from crmetrics.analysis.lifecycle_sql import (
     order_by,
     percentile,
     raw_time,
+    reference_checker,
     safe_div,
     select,
     stage_index,
@@ -333,4 +334,18 @@ METHOD = AnalysisMethod(
     description="Stage funnel: reach, step and overall conversion, drop-off, time between stages, open pipeline.",
     parameters=PARAMETERS,
     run=run,
+    check=reference_checker(
+        {
+            "entity": "entity",
+            "history": "entity",
+            "stage": "dimension",
+            "last_stage": "dimension",
+            "stage_times": "dimension",
+            "history_stage": "dimension",
+            "history_time": "dimension",
+            "lost_at": "dimension",
+            "by": "dimension",
+            "amount": "measure",
+        }
+    ),
 )

@@ -8,7 +8,7 @@ YEAR/MONTH extraction and day differences rather than engine-specific date funct
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlglot import exp
@@ -17,8 +17,9 @@ from crmetrics.analysis.base import AnalysisContext
 from crmetrics.compiler.frames import Frame
 from crmetrics.compiler.query import check_dimension, parse_filter
 from crmetrics.compiler.scope import qualify, truncate
-from crmetrics.errors import AnalysisError, QueryError, ReferenceNotFound
+from crmetrics.errors import AnalysisError, CrmetricsError, QueryError, ReferenceNotFound
 from crmetrics.model.references import RefSyntaxError, parse_ref
+from crmetrics.model.types import SemanticModel
 
 DOUBLE = exp.DataType.Type.DOUBLE
 BIGINT = exp.DataType.Type.BIGINT
@@ -259,3 +260,40 @@ def running_sum(value: exp.Expression, partition: Sequence[str], order: str) -> 
         order=exp.Order(expressions=[window_key(col(order))]),
         spec=spec,
     )
+
+
+def reference_checker(
+    kinds: Mapping[str, str],
+) -> Callable[[SemanticModel, Mapping[str, Any]], Iterable[tuple[str, str]]]:
+    """A load-time `check` for AnalysisMethod: each parameter named in `kinds` must name an existing
+    `entity`, `dimension` (one or a list) or `measure`; problems come back as (parameter, message) pairs."""
+
+    def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        for name, kind in kinds.items():
+            value = params.get(name)
+            if value is None:
+                continue
+            for item in as_list(value) if kind == "dimension" else [value]:
+                problem = _problem(model, kind, item)
+                if problem:
+                    yield name, problem
+
+    return check
+
+
+def _problem(model: SemanticModel, kind: str, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None  # the schema already reported the wrong type
+    if kind == "entity":
+        return None if value in model.entities else str(ReferenceNotFound("entity", value, model.entities).message)
+    if kind == "measure":
+        if model.measure(value) is None:
+            return str(ReferenceNotFound("measure", value, model.measure_refs()).message)
+        return None
+    try:
+        check_dimension(model, parse_ref(value))
+    except RefSyntaxError as error:
+        return str(error)
+    except CrmetricsError as error:
+        return error.message
+    return None

@@ -28,6 +28,7 @@ from crmetrics.analysis.lifecycle_sql import (
     order_by,
     percentile,
     raw_time,
+    reference_checker,
     safe_div,
     select,
     stage_index,
@@ -261,4 +262,16 @@ METHOD = AnalysisMethod(
     description="Weighted forecast (declared or learned stage probabilities), win rate, deal size, sales cycle.",
     parameters=PARAMETERS,
     run=run,
+    check=reference_checker(
+        {
+            "entity": "entity",
+            "amount": "measure",
+            "stage": "dimension",
+            "last_stage": "dimension",
+            "by": "dimension",
+            "period": "dimension",
+            "created": "dimension",
+            "closed": "dimension",
+        }
+    ),
 )

@@ -23,6 +23,7 @@ from crmetrics.analysis.lifecycle_sql import (
     order_by,
     percentile,
     raw_time,
+    reference_checker,
     safe_div,
     select,
     with_ctes,
@@ -122,4 +123,5 @@ METHOD = AnalysisMethod(
     description="Lead-conversion time, sales-cycle length: count, mean, median, p75, p90 with open records counted.",
     parameters=PARAMETERS,
     run=run,
+    check=reference_checker({"entity": "entity", "start": "dimension", "end": "dimension", "by": "dimension"}),
 )
