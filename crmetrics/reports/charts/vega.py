@@ -23,6 +23,7 @@ TIME_FORMATS = {"day": "%d %b %Y", "week": "%d %b %Y", "month": "%b %Y", "quarte
 CONFIG = {
     "font": "Inter, Segoe UI, Helvetica, Arial, sans-serif",
     "view": {"stroke": None},
+    "mark": {"color": "#4f46e5"},
     "axis": {"labelColor": "#475467", "titleColor": "#344054", "gridColor": "#eaecf0", "domainColor": "#d0d5dd"},
     "legend": {"labelColor": "#475467", "titleColor": "#344054", "orient": "top"},
     "range": {"category": ["#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6", "#f97316"]},
