@@ -202,6 +202,39 @@ def date_differences(node: exp.Expression, dialect: str) -> exp.Expression:
     return node
 
 
+# --- set operations -----------------------------------------------------------------------------------------------
+
+
+def _branches(node: exp.Expression) -> list[exp.Expression]:
+    if isinstance(node, exp.Union) and not node.args.get("distinct"):
+        return _branches(node.this) + _branches(node.expression)
+    return [node]
+
+
+def typed_union_nulls(node: exp.Expression, dialect: str) -> exp.Expression:
+    """PostgreSQL types a column that is NULL in the first two UNION ALL branches as text, and then refuses the
+    bigint of the third. Each padding NULL becomes `(SELECT col FROM source WHERE FALSE)`: NULL, typed like the
+    branch that owns the column. (The compiler's merge CTE pads every fact's branch this way.)"""
+    if not isinstance(node, exp.Union) or isinstance(node.parent, exp.Union):
+        return node
+    branches = _branches(node)
+    if len(branches) < 3 or not all(isinstance(b, exp.Select) for b in branches):
+        return node
+    owners: dict[int, tuple[exp.Expression, exp.Expression]] = {}
+    for branch in branches:
+        source = branch.args.get("from_")
+        for index, projection in enumerate(branch.expressions):
+            if isinstance(projection, exp.Column) and source is not None and index not in owners:
+                owners[index] = (projection, source.this)
+    for branch in branches:
+        for index, projection in enumerate(branch.expressions):
+            if isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Null) and index in owners:
+                column, table = owners[index]
+                typed = exp.select(column.copy()).from_(table.copy()).where(exp.false())
+                projection.set("this", exp.Subquery(this=typed))
+    return node
+
+
 # --- window functions ---------------------------------------------------------------------------------------------
 
 
@@ -269,6 +302,7 @@ PASSES: tuple[tuple[Pass, tuple[type, ...], frozenset[str] | None], ...] = (
     (string_aggregation, (exp.GroupConcat,), frozenset({"sqlite", "clickhouse"})),
     (spark_decimal_average, (exp.Avg,), frozenset({"spark", "databricks"})),
     (nullable_lag, (exp.Lag, exp.Lead), frozenset({"clickhouse"})),
+    (typed_union_nulls, (exp.Union,), frozenset({"postgres", "redshift"})),
 )
 
 
