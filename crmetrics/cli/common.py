@@ -18,6 +18,9 @@ def add_project_options(parser: argparse.ArgumentParser, data: bool = True) -> N
     if data:
         parser.add_argument("--connection", help="database URL, overrides the project's `connection`")
         parser.add_argument(
+            "--timeout", type=float, metavar="SECONDS", help="cancel a query after this long (settings.query_timeout)"
+        )
+        parser.add_argument(
             "--context",
             action="append",
             default=[],
@@ -62,7 +65,10 @@ def time_options(args: argparse.Namespace) -> dict[str, Any]:
 def load_project(args: argparse.Namespace) -> Any:
     import crmetrics
 
-    return crmetrics.load(args.project)
+    project = crmetrics.load(args.project)
+    if getattr(args, "timeout", None) is not None:  # --timeout overrides settings.query_timeout for this run
+        project.model.settings["query_timeout"] = args.timeout
+    return project
 
 
 def parse_context(pairs: list[str]) -> dict[str, Any]:

@@ -136,6 +136,9 @@ SETTINGS = Obj(
         "threads": Field(Num(integer=True, minimum=1, description="DuckDB threads.")),
         "memory_limit": Field(Str(description="DuckDB memory limit, e.g. 4GB.")),
         "strict_plugins": Field(Bool(description="Fail when a plugin cannot be loaded.")),
+        "query_timeout": Field(
+            Num(minimum=0, description="Seconds a query may run before it is cancelled on the database (0: no limit).")
+        ),
         "timezone": Field(Str(description="IANA time zone that time-zone-aware timestamps are converted to.")),
         "week_start": Field(Str(enum=WEEKDAYS, description="First day of the week grain (default monday, ISO).")),
         "fiscal_year_start": Field(
@@ -180,4 +183,3 @@ def json_schema() -> dict:
         "title": "crmetrics project",
         **PROJECT.json(),
     }
-
