@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -85,9 +86,13 @@ def parse_context(pairs: list[str]) -> dict[str, Any]:
 def _typed(value: str) -> Any:
     for kind in (int, float):
         try:
-            return kind(value)
+            number = kind(value)
         except ValueError:
             continue
+        # "nan", "inf" and "1_000" stay the strings they were typed as: only plain finite numbers become numbers
+        if math.isfinite(number) and "_" not in value:
+            return number
+        break
     return value
 
 
