@@ -9,23 +9,22 @@ and a running sum in SQL, so no calendar table is needed; Python fills periods i
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from typing import Any
 
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
+from crmetrics.analysis.churn_risk import RISK, event_days, parse_as_of, risk_query
 from crmetrics.analysis.lifecycle_sql import (
     PERIOD_GRAINS,
     add_days,
-    cast,
     col,
     entity_param,
     not_null,
     null_number,
     num,
-    percentile,
+    period_number,
     period_of,
     period_start,
     raw_time,
@@ -43,7 +42,6 @@ from crmetrics.result import Result
 DATE = exp.DataType.Type.DATE
 COLUMNS = ["period", "active_previous", "churned", "retained", "new", "active", "churn_rate", "retention_rate"]
 REVENUE = ["revenue_previous", "revenue", "lost_revenue", "revenue_churn_rate"]
-RISK = ["last_event", "events", "median_gap_days", "days_since_last_event", "risk_ratio"]
 
 PARAMETERS = Obj(
     description="Churn and retention rates per period, revenue churn and a churn-risk list.",
@@ -65,30 +63,9 @@ PARAMETERS = Obj(
 )
 
 
-def _as_of(ctx: AnalysisContext) -> dt.date | None:
-    text = ctx.params.get("as_of")
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(str(text))
-    except ValueError:
-        raise AnalysisError(f"analysis '{ctx.name}': as_of must be a date YYYY-MM-DD, not {text!r}") from None
-
-
-def _event_days(ctx: AnalysisContext) -> tuple[str, exp.Select]:
-    """One row per (entity key, day with at least one event), and the name of the entity's key."""
-    entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
-    frame = ctx.frame(events)  # type: ignore[arg-type]
-    key = frame.key(entity)
-    day = cast(raw_time(frame, ctx.params.get("time")), DATE)
-    rows = frame.select({"k": key, "d": day}).where(not_null(key.copy()), not_null(day.copy()), copy=False)
-    days = select({"k": col("k"), "d": col("d")}, "ev").group_by(col("k"), col("d"), copy=False)
-    return ctx.model.entities[entity].key or "key", with_ctes(days, {"ev": rows})  # type: ignore[return-value]
-
-
 def _activity_spells(ctx: AnalysisContext, grain: str) -> tuple[dict[str, exp.Expression], exp.Expression]:
     """CTEs whose `spells` has one row per unbroken run of activity: start period a, churn period c."""
-    _, days = _event_days(ctx)
+    _, days = event_days(ctx)
     window = int(ctx.params.get("inactivity_days", 1))
     spans = select(
         {
@@ -113,19 +90,8 @@ def _activity_spells(ctx: AnalysisContext, grain: str) -> tuple[dict[str, exp.Ex
         "numbered",
     ).group_by(col("k"), col("run"), copy=False)
     last = select({"last": exp.Max(this=col("a"))}, "spans").subquery()
-    ctes = {**_ctes_of(days), "days": _body(days), "spans": spans, "marked": marked, "numbered": numbered}
+    ctes = {**days, "spans": spans, "marked": marked, "numbered": numbered}
     return {**ctes, "spells": spells}, last
-
-
-def _ctes_of(query: exp.Select) -> dict[str, exp.Expression]:
-    inner = query.args.get("with_")
-    return {cte.alias_or_name: cte.this for cte in inner.expressions} if inner is not None else {}
-
-
-def _body(query: exp.Select) -> exp.Select:
-    body = query.copy()
-    body.set("with_", None)
-    return body
 
 
 def _contract_spells(ctx: AnalysisContext, grain: str) -> tuple[dict[str, exp.Expression], exp.Expression]:
@@ -263,16 +229,6 @@ def revenue_query(ctx: AnalysisContext, grain: str) -> exp.Select:
     return with_ctes(final, {"ev": rows, "per": per, "both": exp.union(cur, nxt, distinct=False), "pairs": pairs})
 
 
-def _index(day: dt.date, grain: str) -> int:
-    if grain == "year":
-        return day.year
-    if grain == "month":
-        return day.year * 12 + day.month - 1
-    if grain == "quarter":
-        return day.year * 4 + (day.month - 1) // 3
-    return (day - period_start(0, "week")).days // 7
-
-
 def churn_table(ctx: AnalysisContext, grain: str) -> Result:
     """The dense churn table, periods from the first start to the last observed one."""
     raw = ctx.run(
@@ -280,10 +236,10 @@ def churn_table(ctx: AnalysisContext, grain: str) -> Result:
     )
     rows = raw.records()
     with_value = bool(ctx.params.get("measure")) and bool(ctx.params.get("end"))
-    as_of = _as_of(ctx)
+    as_of = parse_as_of(ctx)
     if not rows:
         return Result(COLUMNS + (REVENUE if with_value else []), [], raw.sql)
-    last = _index(as_of, grain) if as_of else rows[0]["last"]
+    last = period_number(as_of, grain) if as_of else rows[0]["last"]
     first = min(r["p"] for r in rows if r["new"])
     by_period = {r["p"]: r for r in rows}
     state = {"active_previous": 0, "value_previous": 0.0}
@@ -327,66 +283,6 @@ def churn_table(ctx: AnalysisContext, grain: str) -> Result:
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
-
-
-def risk_query(ctx: AnalysisContext) -> tuple[exp.Select, str]:
-    """Entities whose days since their last event exceed k times their own median gap between event days."""
-    key_name, days = _event_days(ctx)
-    previous = exp.Window(
-        this=exp.Lag(this=col("d")), partition_by=[col("k")], order=exp.Order(expressions=[window_key(col("d"))])
-    )
-    gaps = select(
-        {
-            "k": col("k"),
-            "d": col("d"),
-            "gap": exp.DateDiff(this=col("d"), expression=previous, unit=exp.Var(this="DAY")),
-        },
-        "days",
-    )
-    per = select(
-        {
-            "k": col("k"),
-            "events": exp.Count(this=exp.Star()),
-            "last_event": exp.Max(this=col("d")),
-            "median_gap": percentile(col("gap"), 0.5),
-        },
-        "gaps",
-    ).group_by(col("k"), copy=False)
-    as_of = _as_of(ctx)
-    today = (
-        cast(exp.Literal.string(as_of.isoformat()), DATE)
-        if as_of
-        else select({"last": exp.Max(this=col("d"))}, "days").subquery()
-    )
-    since = exp.DateDiff(this=today, expression=col("last_event"), unit=exp.Var(this="DAY"))
-    k = float(ctx.params.get("risk_multiplier", 2))
-    scored = select(
-        {
-            "k": col("k"),
-            "last_event": col("last_event"),
-            "events": col("events"),
-            "median_gap": col("median_gap"),
-            "since": since,
-        },
-        "per",
-    ).where(exp.GTE(this=col("events"), expression=num(int(ctx.params.get("min_events", 3)))), copy=False)
-    ratio = exp.Div(this=cast(col("since"), exp.DataType.Type.DOUBLE), expression=col("median_gap"))
-    final = select(
-        {
-            key_name: col("k"),
-            "last_event": col("last_event"),
-            "events": col("events"),
-            "median_gap_days": col("median_gap"),
-            "days_since_last_event": col("since"),
-            "risk_ratio": ratio,
-            "at_risk_total": exp.Window(this=exp.Count(this=exp.Star())),
-        },
-        "scored",
-    ).where(exp.GT(this=col("since"), expression=exp.Mul(this=num(k), expression=col("median_gap"))), copy=False)
-    final = final.order_by(exp.Ordered(this=ratio.copy(), desc=True), exp.Ordered(this=col("k")), copy=False)
-    final = final.limit(int(ctx.params.get("risk_limit", 1000)), copy=False)
-    ctes = {**_ctes_of(days), "days": _body(days), "gaps": gaps, "per": per, "scored": scored}
-    return with_ctes(final, ctes), key_name
 
 
 def run(ctx: AnalysisContext) -> AnalysisResult:

@@ -184,6 +184,17 @@ def period_start(index: int, grain: str) -> dt.date:
     return WEEK_EPOCH + dt.timedelta(weeks=index)
 
 
+def period_number(day: dt.date, grain: str) -> int:
+    """The `period_index` of a Python date (for parameters such as `as_of`)."""
+    if grain == "year":
+        return day.year
+    if grain == "month":
+        return day.year * 12 + day.month - 1
+    if grain == "quarter":
+        return day.year * 4 + (day.month - 1) // 3
+    return (day - WEEK_EPOCH).days // 7
+
+
 def period_of(day: exp.Expression, grain: str) -> exp.Expression:
     """The period index of any date or timestamp."""
     return period_index(truncate(day, grain), grain)
