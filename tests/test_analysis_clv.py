@@ -348,3 +348,26 @@ def test_parameters_are_checked_against_the_model_at_load(tmp_path) -> None:
     text = str(error.value)
     assert "unknown measure 'orders.amount'" in text
     assert "2024-06-31" in text and "crmetrics.yml:" in text
+
+
+def test_per_customer_outputs_are_dimensions(tmp_path) -> None:
+    text = PROJECT.replace(
+        "    dimensions: {region: {}}\n", "    dimensions: {region: {}}\n    measures: {customer_count: {agg: count}}\n"
+    )
+    text = text.replace(
+        "analyses:",
+        "metrics:\n  customers: {measure: customers.customer_count}\nsegments:\n"
+        "  valuable: {entity: customers, where: history.clv >= 5}\nanalyses:",
+    )
+    fx = Fixture(tmp_path, text)
+    fx.table("customers", "customer_id INTEGER, region VARCHAR", [(i, "x") for i in range(1, 7)])
+    fx.table("orders", "order_id INTEGER, customer_id INTEGER, ordered_at TIMESTAMP, amount DOUBLE", EVENTS)
+    by_frequency = fx.project.query(["customers"], by=["models.frequency"], connection=fx.engine).rows
+    expected = summary_reference(EVENTS, AS_OF, "week")
+    counts: dict = defaultdict(int)
+    for customer in range(1, 7):
+        counts[expected[customer]["frequency"] if customer in expected else None] += 1
+    assert dict(by_frequency) == dict(counts)
+    valuable = fx.project.query(["customers"], segments=["valuable"], connection=fx.engine).rows
+    revenue = {c: v["revenue"] for c, v in expected.items() if c in range(1, 7)}
+    assert valuable == [(sum(1 for r in revenue.values() if r is not None and 0.25 * r >= 5),)]

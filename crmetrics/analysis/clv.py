@@ -58,9 +58,11 @@ PARAMETERS = Obj(
 
 def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     """At load time: entity and events exist and are joined, monetary is a measure of events, as_of is a date."""
-    return (
-        check_events(model, params) + check_measure(model, params, "monetary", "events") + check_date(params, "as_of")
-    )
+    problems = check_events(model, params) + check_measure(model, params, "monetary", "events")
+    entity = model.entities.get(params.get("entity", ""))
+    if entity is not None and entity.key in output_columns(params):
+        problems.append(("entity", f"the key column '{entity.key}' clashes with a clv output column"))
+    return problems + check_date(params, "as_of")
 
 
 class Setup:
@@ -114,7 +116,15 @@ def _units(later: exp.Expression, earlier: exp.Expression, setup: Setup) -> exp.
     return dbl(days) if setup.unit == "day" else exp.Div(this=dbl(days), expression=num(setup.unit_days))
 
 
-def summary_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> exp.Select:
+def _as_of(as_of: dt.date | None) -> tuple[exp.Expression, exp.Expression | None]:
+    """as_of as SQL, and the events filter: a given date, or (for the per-entity outputs) the day of the last event."""
+    if as_of is not None:
+        return date_literal(as_of), date_literal(as_of)
+    latest = exp.select(exp.Max(this=col("d"))).from_(table("clv_events"))
+    return exp.Subquery(this=latest), None
+
+
+def summary_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date | None) -> exp.Select:
     """The BG/NBD summary per customer: frequency, recency, T, monetary (and the observed revenue), in SQL.
 
     The first day's value is found by joining each customer's first day back to the day rows, which is much cheaper
@@ -142,7 +152,7 @@ def summary_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> exp.Sel
             setup.key_name: col("k", "c"),
             "frequency": exp.Sub(this=col("days", "c"), expression=num(1)),
             "recency": _units(col("last_d", "c"), col("first_d", "c"), setup),
-            "T": _units(date_literal(as_of), col("first_d", "c"), setup),
+            "T": _units(_as_of(as_of)[0], col("first_d", "c"), setup),
             "monetary": safe_div(repeat_sum, repeat_count),
             "revenue": col("total", "c"),
         },
@@ -152,11 +162,11 @@ def summary_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> exp.Sel
         on=exp.and_(col("k", "f").eq(col("k", "c")), col("d", "f").eq(col("first_d", "c"))),
     )
     query = query.order_by(*ordered([setup.key_name]))
-    ctes = {"clv_events": _events(ctx, setup, date_literal(as_of)), "clv_days": per_day, "clv_customers": per_customer}
+    ctes = {"clv_events": _events(ctx, setup, _as_of(as_of)[1]), "clv_days": per_day, "clv_customers": per_customer}
     return with_ctes(query, ctes)
 
 
-def historical_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> exp.Select:
+def historical_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date | None) -> exp.Select:
     """Per customer: orders, revenue, first and last purchase, tenure, average order value and value to date."""
     query = select(
         {
@@ -166,14 +176,14 @@ def historical_query(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> exp.
             "revenue": exp.Sum(this=col("v")),
             "first_purchase": exp.Min(this=col("d")),
             "last_purchase": exp.Max(this=col("d")),
-            "tenure": _units(date_literal(as_of), exp.Min(this=col("d")), setup),
+            "tenure": _units(_as_of(as_of)[0], exp.Min(this=col("d")), setup),
             "aov": exp.Avg(this=col("v")),
             "clv": exp.Mul(this=exp.Sum(this=col("v")), expression=num(setup.margin)),
         },
         "clv_events",
     ).group_by(col("k"))
     query = query.order_by(*ordered([setup.key_name]))
-    return with_ctes(query, {"clv_events": _events(ctx, setup, date_literal(as_of))})
+    return with_ctes(query, {"clv_events": _events(ctx, setup, _as_of(as_of)[1])})
 
 
 def historical_result(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> AnalysisResult:
@@ -216,6 +226,36 @@ def historical_result(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> Ana
     return result
 
 
+OUTPUTS = {
+    "historical": {
+        "orders": "number",
+        "orders_with_value": "number",
+        "revenue": "number",
+        "first_purchase": "time",
+        "last_purchase": "time",
+        "tenure": "number",
+        "aov": "number",
+        "clv": "number",
+    },
+    "bgnbd": {"frequency": "number", "recency": "number", "T": "number", "monetary": "number", "revenue": "number"},
+}
+
+
+def output_columns(params: Mapping[str, Any]) -> dict[str, str]:
+    """Per-customer columns usable as dimensions (`analysis.clv`): the SQL part of the model, not the fit."""
+    return OUTPUTS.get(params.get("model", "historical"), {})
+
+
+def entity_outputs(ctx: AnalysisContext) -> tuple[str, exp.Select, list[str]]:
+    """The per-customer SQL (value to date, or the BG/NBD summary) as a SELECT keyed by the customer."""
+    setup = Setup(ctx)
+    model = ctx.params.get("model", "historical")
+    query = (
+        historical_query(ctx, setup, setup.as_of) if model == "historical" else summary_query(ctx, setup, setup.as_of)
+    )
+    return setup.entity, query, [setup.key_name, *OUTPUTS[model]]
+
+
 def run(ctx: AnalysisContext) -> AnalysisResult:
     """historical (default) or bgnbd, as the `model` parameter says."""
     setup = Setup(ctx)
@@ -229,5 +269,11 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
 
 
 METHOD = AnalysisMethod(
-    "clv", "Customer lifetime value: historical, or BG/NBD with Gamma-Gamma.", PARAMETERS, run, check=check
+    "clv",
+    "Customer lifetime value: historical, or BG/NBD with Gamma-Gamma.",
+    PARAMETERS,
+    run,
+    entity_outputs=entity_outputs,
+    output_columns=output_columns,
+    check=check,
 )
