@@ -18,7 +18,7 @@ from crmetrics.dsl.yamlfile import load_yaml
 from crmetrics.errors import ConfigError, Location
 from crmetrics.plugins import Registry
 
-__all__ = ["DEMO_FOLDER", "LIBRARY", "write_project"]
+__all__ = ["DEMO_FOLDER", "LIBRARY", "read_yaml", "write_project"]
 
 DEMO_FOLDER = Path(__file__).parent
 # the KPI library: `metric_definitions/` at the top of the repository, in the wheel as crmetrics/metric_definitions
@@ -33,7 +33,7 @@ HEADER = """\
 """
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file read as crmetrics reads it (YAML 1.2: `on:` is a key, not True), as plain dicts and lists."""
     data, issues = load_yaml(path.read_text(encoding="utf-8"), str(path), {})
     if issues:
@@ -57,13 +57,13 @@ def library_metrics(folder: Path = LIBRARY) -> set[str]:
     """Names of every metric the KPI library defines."""
     names: set[str] = set()
     for path in sorted(folder.glob("*.yml")):
-        names |= set(_read(path).get("metrics") or {})
+        names |= set(read_yaml(path).get("metrics") or {})
     return names
 
 
 def usable_analyses(registry: Registry, skipped: Callable[[str, str], None]) -> dict[str, Any]:
     """The demo analyses whose method is installed and accepts their parameters."""
-    raw = _read(DEMO_FOLDER / "analyses.yml")["analyses"]
+    raw = read_yaml(DEMO_FOLDER / "analyses.yml")["analyses"]
     methods = registry.of("analysis method")
     kept = {}
     for name, spec in raw.items():
@@ -85,7 +85,7 @@ def write_project(out: Path, registry: Registry, skipped: Callable[[str, str], N
     import crmetrics
 
     out.mkdir(parents=True, exist_ok=True)
-    model = _read(DEMO_FOLDER / "project.yml")
+    model = read_yaml(DEMO_FOLDER / "project.yml")
     library = library_metrics()
     # the library defines the standard KPIs; the model keeps only the metrics the library does not have
     model_file = {

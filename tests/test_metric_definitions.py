@@ -1,0 +1,159 @@
+"""The KPI library: every KPI on the demo data against a hand-written SQL query, and the reference page is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import crmetrics
+from crmetrics.demo import build_demo_database
+from crmetrics.demo.library import AREAS, reference_page
+from crmetrics.demo.writer import LIBRARY, library_metrics, write_project
+from crmetrics.plugins import get_plugin_manager
+
+PERIOD = "metric_time >= DATE '2024-01-01' AND metric_time < DATE '2025-01-01'"
+
+
+def within(column: str) -> str:
+    return f"{column} >= TIMESTAMP '2024-01-01' AND {column} < TIMESTAMP '2025-01-01'"
+
+
+ORDERS = f"FROM orders WHERE {within('ordered_at')}"
+LINES = f"FROM order_lines l JOIN orders o USING (order_id) WHERE {within('o.ordered_at')}"
+OPPS = f"FROM opportunities WHERE {within('created_at')}"
+LEADS = f"FROM leads WHERE {within('created_at')}"
+TICKETS = f"FROM tickets WHERE {within('opened_at')}"
+NPS = f"FROM nps_responses WHERE {within('answered_at')}"
+TARGETS = "FROM targets WHERE month >= DATE '2024-01-01' AND month < DATE '2025-01-01'"
+LIFETIME = "(SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id)"
+CUSTOMERS = f"FROM customers c LEFT JOIN {LIFETIME} l USING (customer_id) WHERE {within('c.signed_up_at')}"
+REVENUE = f"(SELECT SUM(amount) {ORDERS})"
+TARGET = f"(SELECT SUM(revenue_target) {TARGETS})"
+WON = f"(SELECT SUM(amount) FILTER (WHERE stage = 'closed_won') {OPPS})"
+REPS = f"(SELECT COUNT(DISTINCT owner_rep_id) {OPPS})"
+RETENTION = f"(SELECT COUNT(*) FILTER (WHERE l.n >= 2) / COUNT(*) FILTER (WHERE l.n >= 1) {CUSTOMERS})"
+ATTRIBUTED = (
+    "(SELECT SUM(r.revenue) FROM leads ld JOIN (SELECT customer_id, SUM(amount) AS revenue FROM orders "
+    f"GROUP BY customer_id) r USING (customer_id) WHERE ld.converted_at IS NOT NULL AND {within('ld.created_at')})"
+)
+QUALIFIED = "last_stage_reached IN ('qualification', 'proposal', 'negotiation', 'closed_won')"
+PROPOSED = "last_stage_reached IN ('proposal', 'negotiation', 'closed_won')"
+
+# One independent query per KPI, over the report period 2024 (each entity's own time column).
+SQL = {
+    "revenue": f"SELECT SUM(amount) {ORDERS}",
+    "order_count": f"SELECT COUNT(*) {ORDERS}",
+    "buyers": f"SELECT COUNT(DISTINCT customer_id) {ORDERS}",
+    "average_order_value": f"SELECT SUM(amount) / COUNT(*) {ORDERS}",
+    "units_sold": f"SELECT SUM(l.quantity) {LINES}",
+    "units_per_order": f"SELECT (SELECT SUM(l.quantity) {LINES}) / (SELECT COUNT(*) {ORDERS})",
+    "product_revenue": f"SELECT SUM(l.line_amount) {LINES}",
+    "products_sold": f"SELECT COUNT(DISTINCT l.product_id) {LINES}",
+    "revenue_target": f"SELECT SUM(revenue_target) {TARGETS}",
+    "target_attainment": f"SELECT {REVENUE} / {TARGET}",
+    "opportunities": f"SELECT COUNT(*) {OPPS}",
+    "won_deals": f"SELECT COUNT(*) FILTER (WHERE stage = 'closed_won') {OPPS}",
+    "closed_deals": f"SELECT COUNT(closed_at) {OPPS}",
+    "win_rate": f"SELECT COUNT(*) FILTER (WHERE stage = 'closed_won') / COUNT(closed_at) {OPPS}",
+    "qualified_opportunities": f"SELECT COUNT(*) FILTER (WHERE {QUALIFIED}) {OPPS}",
+    "qualification_rate": f"SELECT COUNT(*) FILTER (WHERE {QUALIFIED}) / COUNT(*) {OPPS}",
+    "proposals": f"SELECT COUNT(*) FILTER (WHERE {PROPOSED}) {OPPS}",
+    "proposal_win_rate": f"SELECT COUNT(*) FILTER (WHERE stage = 'closed_won') / COUNT(*) FILTER (WHERE {PROPOSED}) "
+    f"{OPPS}",
+    "sales_cycle_days": f"SELECT AVG(date_diff('day', created_at, closed_at)) FILTER (WHERE stage = 'closed_won') "
+    f"{OPPS}",
+    "open_pipeline": f"SELECT SUM(amount) FILTER (WHERE closed_at IS NULL) {OPPS}",
+    "pipeline_activities": f"SELECT COUNT(*) FROM opportunity_stage_history WHERE {within('entered_at')}",
+    "customer_lifetime_value": f"SELECT SUM(amount) / COUNT(DISTINCT customer_id) {ORDERS}",
+    "purchase_frequency": f"SELECT COUNT(*) / COUNT(DISTINCT customer_id) {ORDERS}",
+    "customers": f"SELECT COUNT(*) {CUSTOMERS}",
+    "active_customers": f"SELECT COUNT(*) FILTER (WHERE l.n >= 1) {CUSTOMERS}",
+    "returning_customers": f"SELECT COUNT(*) FILTER (WHERE l.n >= 2) {CUSTOMERS}",
+    "retention_rate": f"SELECT {RETENTION}",
+    "churn_rate": f"SELECT 1 - {RETENTION}",
+    "csat": f"SELECT AVG(csat_score) {TICKETS}",
+    "csat_responses": f"SELECT COUNT(csat_score) {TICKETS}",
+    "satisfied_tickets": f"SELECT COUNT(*) FILTER (WHERE csat_score >= 4) {TICKETS}",
+    "csat_satisfied_rate": f"SELECT COUNT(*) FILTER (WHERE csat_score >= 4) / COUNT(csat_score) {TICKETS}",
+    "promoters": f"SELECT COUNT(*) FILTER (WHERE score >= 9) {NPS}",
+    "detractors": f"SELECT COUNT(*) FILTER (WHERE score < 7) {NPS}",
+    "nps_responses": f"SELECT COUNT(*) {NPS}",
+    "net_promoter_score": f"SELECT 100.0 * (COUNT(*) FILTER (WHERE score >= 9) - COUNT(*) FILTER (WHERE score < 7)) "
+    f"/ COUNT(*) {NPS}",
+    "active_reps": f"SELECT {REPS}",
+    "won_amount": f"SELECT {WON}",
+    "revenue_per_rep": f"SELECT {WON} / {REPS}",
+    "deals_per_rep": f"SELECT COUNT(*) FILTER (WHERE stage = 'closed_won') / COUNT(DISTINCT owner_rep_id) {OPPS}",
+    "target_completion": f"SELECT {WON} / {TARGET}",
+    "leads": f"SELECT COUNT(*) {LEADS}",
+    "converted_leads": f"SELECT COUNT(converted_at) {LEADS}",
+    "lead_conversion_rate": f"SELECT COUNT(converted_at) / COUNT(*) {LEADS}",
+    "marketing_cost": f"SELECT SUM(cost) {LEADS}",
+    "cost_per_lead": f"SELECT SUM(cost) / COUNT(*) {LEADS}",
+    "cost_per_acquisition": f"SELECT SUM(cost) / COUNT(converted_at) {LEADS}",
+    "attributed_revenue": f"SELECT {ATTRIBUTED}",
+    "channel_roi": f"SELECT ({ATTRIBUTED} - (SELECT SUM(cost) {LEADS})) / (SELECT SUM(cost) {LEADS})",
+}
+NO_TIME = {"catalogue_size", "product_penetration"}  # products have no time: checked without a period below
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("kpis")
+    build_demo_database(out / "demo.duckdb", customers=1500)
+    path = write_project(out, get_plugin_manager(entry_points_too=False)[1], lambda name, why: None)
+    project = crmetrics.load(path)
+    con = duckdb.connect(str(out / "demo.duckdb"), read_only=True)
+    yield project, con
+    con.close()
+    project.close()
+
+
+def test_every_library_metric_has_a_reference_query() -> None:
+    assert library_metrics() == set(SQL) | NO_TIME
+
+
+@pytest.mark.parametrize("metric", sorted(SQL))
+def test_kpi_matches_hand_written_sql(demo, metric: str) -> None:
+    project, con = demo
+    got = project.query([metric], where=PERIOD).rows[0][0]
+    expected = con.execute(SQL[metric]).fetchone()[0]
+    assert expected is not None
+    assert float(got) == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_breakdowns_add_up_and_keep_nulls(demo) -> None:
+    project, con = demo
+    by_source = dict(project.query(["channel_roi"], by=["leads.source"], where=PERIOD).rows)
+    expected = con.execute(
+        "SELECT source, (SUM(CASE WHEN ld.converted_at IS NOT NULL THEN r.revenue END) - SUM(cost)) / SUM(cost) "
+        "FROM leads ld LEFT JOIN (SELECT customer_id, SUM(amount) AS revenue FROM orders GROUP BY customer_id) r "
+        f"USING (customer_id) WHERE {within('ld.created_at')} GROUP BY source"
+    ).fetchall()
+    assert by_source == {s: pytest.approx(float(v)) for s, v in expected}
+    penetration = project.query(["product_penetration", "catalogue_size"], by=["products.category"]).rows
+    expected = dict(
+        con.execute(
+            "SELECT p.category, COUNT(DISTINCT l.product_id) / COUNT(DISTINCT p.product_id) FROM products p "
+            "LEFT JOIN order_lines l USING (product_id) GROUP BY 1"
+        ).fetchall()
+    )
+    assert {r[0]: r[1] for r in penetration} == {k: pytest.approx(float(v)) for k, v in expected.items()}
+    regions = project.query(["revenue"], by=["customers.region"], where=PERIOD).rows
+    assert None in {r[0] for r in regions}  # customers without a region and orphan orders stay visible
+    assert sum(float(r[1]) for r in regions) == pytest.approx(float(con.execute(SQL["revenue"]).fetchone()[0]))
+
+
+def test_every_area_has_descriptions_and_the_reference_page_is_current() -> None:
+    page = reference_page()
+    for stem, (title, _) in AREAS.items():
+        assert (LIBRARY / f"{stem}.yml").is_file() and f"## {title}" in page
+    assert sorted(p.stem for p in LIBRARY.glob("*.yml")) == sorted(AREAS)
+    current = (Path(__file__).resolve().parents[1] / "docs" / "metric-definitions.md").read_text(encoding="utf-8")
+    regenerate = "python -m crmetrics.demo.library > docs/metric-definitions.md"
+    assert current == page, f"docs/metric-definitions.md is stale: {regenerate}"
+    for line in page.splitlines():
+        if line.startswith("| ") and not line.startswith(("| KPI", "| ---")):
+            assert line.rstrip(" |").split(" | ")[-1].strip(), f"no description: {line}"
