@@ -22,7 +22,6 @@ from crmetrics.analysis.sqlkit import (
     check_measure,
     col,
     date_literal,
-    joined_key,
     measure_aggregate,
     num,
     ordered,
@@ -32,11 +31,13 @@ from crmetrics.analysis.sqlkit import (
     tbl,
     text,
     union_all,
+    visible_keys,
     window,
     with_ctes,
 )
 from crmetrics.dsl.schema import NAME_PATTERN, Field, ListOf, Num, Obj, Str
 from crmetrics.model.types import SemanticModel
+from crmetrics.result import Result
 
 LETTERS = ("r", "f", "m")
 OUTPUTS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment")
@@ -173,7 +174,7 @@ def _chain(ctx: AnalysisContext) -> dict[str, exp.Expression]:
     """CTEs: the event rows, one row per entity, its recency, its scores, and its segment."""
     params = ctx.params
     frame = ctx.frame(params["events"])
-    key = joined_key(frame, params["entity"])
+    key = frame.key(params["entity"])  # the foreign key: events are aggregated before any join to the entity
     day = frame.time()
     events = frame.select({"k": key, "d": day, "v": frame.measure_value(params["monetary"])})
     keep = [key.copy().is_(exp.null()).not_(), exp.Paren(this=day.copy()).is_(exp.null()).not_()]
@@ -181,7 +182,7 @@ def _chain(ctx: AnalysisContext) -> dict[str, exp.Expression]:
     if as_of is not None:  # events on or after as_of are not yet known on that day
         keep.append(exp.LT(this=day.copy(), expression=date_literal(as_of)))
     events = events.where(*keep, copy=False)
-    per_entity = select(
+    per_key = select(
         {
             "k": col("k"),
             "last_day": exp.Max(this=col("d")),
@@ -190,6 +191,11 @@ def _chain(ctx: AnalysisContext) -> dict[str, exp.Expression]:
         },
         "events",
     ).group_by(col("k"), copy=False)
+    # only entities that exist and that the caller may see are scored: an inner join on one row per entity, after
+    # the aggregation (ten times fewer rows than a join per event)
+    per_entity = select({c: col(c, "per_key") for c in ("k", "last_day", "frequency", "monetary")}, "per_key")
+    on = exp.EQ(this=col("k", "visible"), expression=col("k", "per_key"))
+    per_entity = per_entity.join(tbl("visible"), on=on, join_type="inner", copy=False)
     as_of_sql = (
         date_literal(as_of)
         if as_of is not None
@@ -225,7 +231,15 @@ def _chain(ctx: AnalysisContext) -> dict[str, exp.Expression]:
     )
     columns = {name: col(name) for name in ("k", "as_of", *OUTPUTS[:-1])}
     segmented = select({**columns, "segment": _segment_case(params)}, "scored")
-    return {"events": events, "per_entity": per_entity, "measured": measured, "scored": scored, "segmented": segmented}
+    return {
+        "events": events,
+        "per_key": per_key,
+        "visible": visible_keys(ctx, params["entity"]),
+        "per_entity": per_entity,
+        "measured": measured,
+        "scored": scored,
+        "segmented": segmented,
+    }
 
 
 def _key_name(ctx: AnalysisContext) -> str:
@@ -239,13 +253,26 @@ def scores_query(ctx: AnalysisContext, order: bool = True) -> exp.Select:
     return query.order_by(ordered(col("k")), copy=False) if order else query
 
 
+SEGMENT_COLUMNS = ["segment", "entities", "share", "monetary", "monetary_share", "mean_r", "mean_f", "mean_m"]
+TOTALS = ["total_entities", "total_monetary", "as_of"]
+
+
 def segments_query(ctx: AnalysisContext) -> exp.Select:
-    """One row per segment of the map, in map order (empty ones too), then unmatched entities if any."""
+    """One row per segment of the map, in map order (empty ones too), then unmatched entities if any.
+
+    The totals (`TOTALS`: entities, monetary, as_of) ride along on every row, so that the headline figures need no
+    third pass over the events; `run` splits them off the table.
+    """
     names = list(segment_map(ctx.params))
     listed = union_all([exp.select(alias(text(n), "segment"), alias(num(i), "position")) for i, n in enumerate(names)])
     ctes = _chain(ctx)
     ctes["listed"] = exp.select("*").from_(exp.Subquery(this=listed, alias=exp.TableAlias(this=exp.to_identifier("l"))))
-    ctes["totals"] = select({"n": exp.Count(this=exp.Star()), "total": exp.Sum(this=col("monetary"))}, "segmented")
+    totals = {
+        "n": exp.Count(this=exp.Star()),
+        "total": exp.Sum(this=col("monetary")),
+        "as_of": exp.Max(this=col("as_of")),
+    }
+    ctes["totals"] = select(totals, "segmented")
     per_segment = {
         "entities": exp.Count(this=exp.Star()),
         "monetary": exp.Sum(this=col("monetary")),
@@ -270,6 +297,9 @@ def segments_query(ctx: AnalysisContext) -> exp.Select:
             "mean_f": col("mean_f", source),
             "mean_m": col("mean_m", source),
             "position": position,
+            "total_entities": col("n", "totals"),
+            "total_monetary": col("total", "totals"),
+            "as_of": col("as_of", "totals"),
         }
 
     on = exp.EQ(this=col("segment", "grouped"), expression=col("segment", "listed"))
@@ -278,30 +308,17 @@ def segments_query(ctx: AnalysisContext) -> exp.Select:
     unmatched = select(row(exp.null(), num(len(names)), "grouped"), "grouped").join(tbl("totals"), join_type="cross")
     unmatched = unmatched.where(col("segment", "grouped").is_(exp.null()), copy=False)
     ctes["rows"] = union_all([known, unmatched])
-    columns = ["segment", "entities", "share", "monetary", "monetary_share", "mean_r", "mean_f", "mean_m"]
-    query = with_ctes(select({c: col(c) for c in columns}, "rows"), ctes)
+    query = with_ctes(select({c: col(c) for c in SEGMENT_COLUMNS + TOTALS}, "rows"), ctes)
     return query.order_by(ordered(col("position")), copy=False)
-
-
-def summary_query(ctx: AnalysisContext) -> exp.Select:
-    return with_ctes(
-        select(
-            {
-                "entities": exp.Count(this=exp.Star()),
-                "monetary": exp.Sum(this=col("monetary")),
-                "as_of": exp.Max(this=col("as_of")),
-            },
-            "segmented",
-        ),
-        _chain(ctx),
-    )
 
 
 def run(ctx: AnalysisContext) -> AnalysisResult:
     """Scores per entity, the segment table, headline figures and a bar chart of the segments."""
     scores = ctx.run(scores_query(ctx))
-    segments = ctx.run(segments_query(ctx))
-    ((entities, monetary, as_of),) = ctx.run(summary_query(ctx)).rows
+    both = ctx.run(segments_query(ctx))
+    width = len(SEGMENT_COLUMNS)
+    segments = Result(SEGMENT_COLUMNS, [row[:width] for row in both.rows], both.sql)
+    entities, monetary, as_of = both.rows[0][width:]  # the map has at least one segment, so one row at least
     result = AnalysisResult("rfm", ctx.name, f"RFM analysis of {ctx.params['entity']}")
     result.tables = {"scores": scores, "segments": segments}
     result.figures = [

@@ -142,6 +142,12 @@ def joined_key(frame: Frame, entity: str) -> exp.Expression:
     return col(frame.model.entities[entity].key or "", entity)
 
 
+def visible_keys(ctx: Any, entity: str) -> exp.Select:
+    """SELECT k: the keys of `entity`'s rows that the caller may see (row filters only, not where or segments)."""
+    frame = Frame(ctx.model, entity, None, (), ctx.context)
+    return frame.select({"k": frame.key()})
+
+
 def measure_aggregate(model: SemanticModel, ref: str, value: exp.Expression) -> exp.Expression:
     """The measure's own aggregation of row-level `value`; sums and counts over no rows are 0, not NULL."""
     from crmetrics.compiler.build import aggregate_function
