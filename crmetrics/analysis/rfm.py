@@ -3,7 +3,7 @@
 Scores: score = 1 + floor(bins * (r - 1) / n), r the 1-based minimum rank (SQL RANK()) of the value in ascending
 order and n the number of scored entities, so tied values always get the same score. Recency ranks by the date of
 the last event ascending, so the most recent entities score highest. Entities without events are not scored.
-Everything is one chain of CTEs that runs inside the database; see docs/analyses.md for the exact rules.
+Everything is one chain of CTEs that runs inside the database; see docs/analyses-customer.md for the exact rules.
 """
 
 from __future__ import annotations
