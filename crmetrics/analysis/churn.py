@@ -97,7 +97,7 @@ def _activity_spells(ctx: AnalysisContext, grain: str) -> tuple[dict[str, exp.Ex
 def _contract_spells(ctx: AnalysisContext, grain: str) -> tuple[dict[str, exp.Expression], exp.Expression]:
     """CTEs whose `spells` has one row per contract: start period a, churn period c (NULL while running)."""
     entity = entity_param(ctx, "entity")
-    frame = ctx.frame(entity)  # type: ignore[arg-type]
+    frame = ctx.frame(entity)
     if not ctx.params.get("start"):
         raise AnalysisError(f"analysis '{ctx.name}': contractual churn needs `start` as well as `end`")
     start, end = raw_time(frame, ctx.params["start"]), raw_time(frame, ctx.params["end"])
@@ -190,7 +190,7 @@ def churn_query(ctx: AnalysisContext, grain: str) -> exp.Select:
 def revenue_query(ctx: AnalysisContext, grain: str) -> exp.Select:
     """Non-contractual revenue churn: per period, revenue, previous revenue and the part of it not repeated."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
-    frame = ctx.frame(events)  # type: ignore[arg-type]
+    frame = ctx.frame(events)
     key = frame.key(entity)
     when_ = raw_time(frame, ctx.params.get("time"))
     rows = frame.select({"k": key, "p": period_of(when_, grain), "m": frame.measure_value(ctx.params["measure"])})

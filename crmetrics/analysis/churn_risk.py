@@ -43,7 +43,7 @@ def parse_as_of(ctx: AnalysisContext) -> dt.date | None:
 def event_days(ctx: AnalysisContext) -> tuple[str, dict[str, exp.Expression]]:
     """The name of the entity's key, and CTEs whose `days` has one row per (key, day with an event)."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
-    frame = ctx.frame(events)  # type: ignore[arg-type]
+    frame = ctx.frame(events)
     key = frame.key(entity)
     day = cast(raw_time(frame, ctx.params.get("time")), DATE)
     rows = frame.select({"k": key, "d": day}).where(not_null(key.copy()), not_null(day.copy()), copy=False)

@@ -33,8 +33,8 @@ from crmetrics.analysis.lifecycle_sql import (
 from crmetrics.compiler.frames import Frame
 from crmetrics.compiler.scope import truncate
 from crmetrics.dsl.schema import NAME_PATTERN, Field, Num, Obj, Str
-from crmetrics.errors import AnalysisError
-from crmetrics.model.references import parse_ref
+from crmetrics.errors import AnalysisError, QueryError
+from crmetrics.model.references import RefSyntaxError, parse_ref
 from crmetrics.model.types import ADDITIVE
 from crmetrics.result import Result
 
@@ -65,7 +65,10 @@ def _cohort_by(ctx: AnalysisContext, entity: str) -> tuple[str | None, bool]:
     text = ctx.params.get("cohort_by")
     if text is None:
         return None, False
-    ref = parse_ref(text)
+    try:
+        ref = parse_ref(text)
+    except RefSyntaxError as error:
+        raise QueryError(str(error)) from None
     if ref.entity != entity:
         raise AnalysisError(f"analysis '{ctx.name}': cohort_by must be a dimension of {entity}, not '{text}'")
     dim = ctx.model.dimension(entity, ref.name)
@@ -76,8 +79,8 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
     """The retention SELECT (sparse: only periods with activity, plus one size row per cohort at period -1)."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
     grain = ctx.params.get("grain", "month")
-    by, acquisition = _cohort_by(ctx, entity)  # type: ignore[arg-type]
-    frame = ctx.frame(events)  # type: ignore[arg-type]
+    by, acquisition = _cohort_by(ctx, entity)
+    frame = ctx.frame(events)
     key = frame.key(entity)
     when = frame.dimension(ctx.params["time"]) if ctx.params.get("time") else frame.time()
     period = truncate(when, grain)
@@ -96,9 +99,10 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
     act = select(act_cols, "ev").group_by(col("k"), col("p"), copy=False)
 
     group: list[str] = []
+    extra: dict[str, exp.Expression] = {}  # the CTEs that attach a grouping dimension to the members
     if acquisition:
-        members_frame = ctx.frame(entity)  # type: ignore[arg-type]
-        acquired = members_frame.dimension(by)  # type: ignore[arg-type]
+        members_frame = ctx.frame(entity)
+        acquired = members_frame.dimension(ctx.params["cohort_by"])
         own_key = members_frame.key()
         start = truncate(acquired, grain)
         members = members_frame.select({"k": own_key, "cohort": start, "ci": period_index(start, grain)}).where(
@@ -110,9 +114,10 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
         if by is not None:
             group = ["g"]
             # the grouping dimension is read without the query's filters (they apply to events) but with RLS
-            lookup_frame = Frame(ctx.model, entity, None, (), ctx.context)  # type: ignore[arg-type]
-            lookup = lookup_frame.select({"k": lookup_frame.key(), "g": lookup_frame.dimension(by)})  # type: ignore
-            first = members
+            lookup_frame = Frame(ctx.model, entity, None, (), ctx.context)
+            grouping = lookup_frame.dimension(ctx.params["cohort_by"])
+            lookup = lookup_frame.select({"k": lookup_frame.key(), "g": grouping})
+            extra = {"lookup": lookup, "first": members}
             members = select(
                 {"k": col("k", "f"), "cohort": col("cohort", "f"), "ci": col("ci", "f"), "g": col("g", "l")},
                 table_as("first", "f"),
@@ -182,8 +187,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
     }
     final = order_by(select(final_cols, "grid"), [*parts, "period"])
     ctes = {"ev": events_sql, "act": act}
-    if group:
-        ctes.update({"lookup": lookup, "first": first})  # type: ignore[possibly-undefined]
+    ctes.update(extra)
     ctes.update({"members": members, "cohort_rows": rows, "grid": grid})
     return with_ctes(final, ctes), by if group else None
 

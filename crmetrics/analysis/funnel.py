@@ -84,7 +84,7 @@ class _Records:
     def __init__(self, ctx: AnalysisContext, stages: list[str]) -> None:
         self.ctx, self.stages, self.n = ctx, stages, len(stages)
         self.entity = entity_param(ctx, "entity")
-        self.frame = ctx.frame(self.entity)  # type: ignore[arg-type]
+        self.frame = ctx.frame(self.entity)
         self.lost = as_list(ctx.params.get("lost_stages"))
         self.ctes: dict[str, exp.Expression] = {}
 
@@ -136,7 +136,7 @@ class _Records:
         if not self.ctx.params.get("history_stage"):
             raise AnalysisError(f"analysis '{self.ctx.name}': a `history` needs `history_stage`")
         # the history is read with row-level security but not the query's filters, which select the records
-        hist = Frame(self.ctx.model, history, None, (), self.ctx.context)  # type: ignore[arg-type]
+        hist = Frame(self.ctx.model, history, None, (), self.ctx.context)
         key = hist.key(self.entity)
         stage = hist.dimension(self.ctx.params["history_stage"])
         at = raw_time(hist, self.ctx.params.get("history_time"))

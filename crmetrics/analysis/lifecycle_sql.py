@@ -229,13 +229,11 @@ def condition(frame: Frame, text: str, what: str) -> exp.Expression:
     return frame.scope.condition(tree, what)
 
 
-def entity_param(ctx: AnalysisContext, key: str, required: bool = True) -> str | None:
-    """The entity named by parameter `key`, checked to exist."""
+def entity_param(ctx: AnalysisContext, key: str) -> str:
+    """The entity named by the required parameter `key`, checked to exist."""
     name = ctx.params.get(key)
     if name is None:
-        if required:
-            raise AnalysisError(f"analysis '{ctx.name}' needs `{key}`")
-        return None
+        raise AnalysisError(f"analysis '{ctx.name}' needs `{key}`")
     if name not in ctx.model.entities:
         raise ReferenceNotFound("entity", name, ctx.model.entities)
     return name

@@ -83,7 +83,7 @@ class _Deals:
     def __init__(self, ctx: AnalysisContext) -> None:
         self.ctx = ctx
         self.stages = as_list(ctx.params["stages"])
-        self.frame = ctx.frame(entity_param(ctx, "entity"))  # type: ignore[arg-type]
+        self.frame = ctx.frame(entity_param(ctx, "entity"))
         value = self.frame.dimension(ctx.params["stage"])
         self.index = stage_index(value, self.stages)
         self.won = is_in(value.copy(), as_list(ctx.params["won_stages"]))

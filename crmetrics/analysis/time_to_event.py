@@ -50,7 +50,7 @@ PARAMETERS = Obj(
 def build(ctx: AnalysisContext, grouped: bool = True) -> tuple[exp.Select, list[str]]:
     """One row per group with the counts and the duration statistics (`grouped=False`: one overall row)."""
     entity = entity_param(ctx, "entity")
-    frame = ctx.frame(entity)  # type: ignore[arg-type]
+    frame = ctx.frame(entity)
     start, end = raw_time(frame, ctx.params["start"]), raw_time(frame, ctx.params["end"])
     groups = breakdown(frame, as_list(ctx.params.get("by"))) if grouped else {}
     if grouped and ctx.params.get("cohort"):
