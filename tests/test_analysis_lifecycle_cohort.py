@@ -218,7 +218,8 @@ def test_time_to_event_by_dimension_and_cohort(project: crmetrics.Project, data:
 
 def test_time_to_event_with_no_records(project: crmetrics.Project) -> None:
     rows = project.analyze("lead_time", where="leads.source = 'none at all'").tables["time_to_event"].records()
-    assert rows[0]["records"] == 0 and rows[0]["median"] is None
+    assert (rows[0]["records"], rows[0]["reached"], rows[0]["open"]) == (0, 0, 0)
+    assert rows[0]["median"] is None and rows[0]["open_rate"] is None
 
 
 def test_bad_references_are_reported_at_load_with_their_location(data: LifecycleData, tmp_path) -> None:

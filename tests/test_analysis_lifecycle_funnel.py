@@ -247,3 +247,19 @@ def test_pipeline_by_owner_and_overall_figures(project: crmetrics.Project, data:
 def test_pipeline_rejects_probabilities_of_unknown_stages(project: crmetrics.Project) -> None:
     with pytest.raises(CrmetricsError):
         project.analyze("forecast", probabilities={"closing": 0.5})
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_funnel_over_no_records(project: crmetrics.Project, shape: str) -> None:
+    result = project.analyze(shape, where="opportunities.region = 'nowhere'")
+    rows = result.tables["funnel"].records()
+    assert [r["reached"] for r in rows] == [0] * 5
+    assert all(r["conversion_overall"] is None and r["median_days_from_previous"] is None for r in rows)
+    assert [r["records"] for r in result.tables["open_pipeline"].records()] == [0] * 4
+
+
+def test_pipeline_over_no_records(project: crmetrics.Project) -> None:
+    result = project.analyze("forecast", where="opportunities.region = 'nowhere'")
+    assert result.tables["pipeline"].rows == []
+    assert [r["probability"] for r in result.tables["stage_probabilities"].records()] == [None] * 4
+    assert result.notes

@@ -21,6 +21,7 @@ from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisRes
 from crmetrics.analysis.lifecycle_sql import (
     as_list,
     breakdown,
+    coalesce_zero,
     col,
     days_between,
     entity_param,
@@ -86,7 +87,8 @@ class _Records:
         self.entity = entity_param(ctx, "entity")
         self.frame = ctx.frame(self.entity)
         self.lost = as_list(ctx.params.get("lost_stages"))
-        self.ctes: dict[str, exp.Expression] = {}
+        self.ctes: dict[str, exp.Expression] = {}  # shape (c): the per-record history aggregates
+        self.join_key: exp.Expression | None = None  # shape (c): the entity key the aggregates join on
 
     def columns(self) -> dict[str, exp.Expression]:
         """reached_idx, t1..tn, status, cur for each record of the entity frame."""
@@ -219,17 +221,17 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, list[str], bool]:
     is_open = exp.EQ(this=col("status"), expression=exp.Literal.string("open"))
     agg: dict[str, exp.Expression] = {f"g{j}": col(f"g{j}") for j in range(len(names))}
     for i in range(1, n + 1):
-        agg[f"reached{i}"] = exp.Sum(this=flag(reach(i)))
+        agg[f"reached{i}"] = coalesce_zero(exp.Sum(this=flag(reach(i))))
         if i > 1:
             agg[f"median{i}"] = percentile(days_between(col(f"t{i - 1}"), col(f"t{i}")), 0.5) if timed else exp.Null()
         if window is not None:
             inside = exp.LTE(this=days_between(passed(1), passed(i)), expression=num(window))
-            agg[f"within{i}"] = exp.Sum(this=flag(exp.and_(reach(i), inside))) if timed else exp.Null()
+            agg[f"within{i}"] = coalesce_zero(exp.Sum(this=flag(exp.and_(reach(i), inside)))) if timed else exp.Null()
         if i < n:
             at_stage = exp.and_(is_open.copy(), exp.EQ(this=col("cur"), expression=num(i)))
-            agg[f"open{i}"] = exp.Sum(this=flag(at_stage))
+            agg[f"open{i}"] = coalesce_zero(exp.Sum(this=flag(at_stage)))
             agg[f"open_amt{i}"] = exp.Sum(this=when(at_stage.copy(), col("amt"))) if "amt" in base else exp.Null()
-    agg["open_total"] = exp.Sum(this=flag(is_open))
+    agg["open_total"] = coalesce_zero(exp.Sum(this=flag(is_open)))
     grouped = select(agg, "rec")
     if names:
         grouped = grouped.group_by(*(col(f"g{j}") for j in range(len(names))), copy=False)

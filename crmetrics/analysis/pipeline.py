@@ -190,13 +190,13 @@ def build(ctx: AnalysisContext, weights: dict[int, float | None], grouped: bool 
     summary = {names[j]: col(f"g{j}") for j in range(len(names))}
     summary |= {
         "opportunities": exp.Count(this=exp.Star()),
-        "open": exp.Sum(this=col("is_open")),
+        "open": coalesce_zero(exp.Sum(this=col("is_open"))),
         "open_amount": coalesce_zero(exp.Sum(this=when(open_, col("amt")))),
         "weighted_forecast": coalesce_zero(
             exp.Sum(this=when(open_.copy(), exp.Mul(this=col("amt"), expression=col("p"))))
         ),
-        "won": exp.Sum(this=col("is_won")),
-        "lost": exp.Sum(this=col("is_lost")),
+        "won": coalesce_zero(exp.Sum(this=col("is_won"))),
+        "lost": coalesce_zero(exp.Sum(this=col("is_lost"))),
         "win_rate": safe_div(
             exp.Sum(this=col("is_won")),
             exp.Add(this=exp.Sum(this=col("is_won")), expression=exp.Sum(this=col("is_lost"))),

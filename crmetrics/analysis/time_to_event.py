@@ -15,6 +15,7 @@ from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisRes
 from crmetrics.analysis.lifecycle_sql import (
     as_list,
     breakdown,
+    coalesce_zero,
     col,
     days_between,
     entity_param,
@@ -62,12 +63,12 @@ def build(ctx: AnalysisContext, grouped: bool = True) -> tuple[exp.Select, list[
     )
     rows = rows.where(start.copy().is_(exp.null()).not_(), copy=False)
     names = list(groups)
-    reached = exp.Sum(this=flag(col("end_at").is_(exp.null()).not_()))
+    reached = coalesce_zero(exp.Sum(this=flag(col("end_at").is_(exp.null()).not_())))
     stats = {
         **{n: col(n) for n in names},
         "records": exp.Count(this=exp.Star()),
         "reached": reached,
-        "open": exp.Sum(this=flag(col("end_at").is_(exp.null()))),
+        "open": coalesce_zero(exp.Sum(this=flag(col("end_at").is_(exp.null())))),
         "open_rate": safe_div(exp.Sum(this=flag(col("end_at").is_(exp.null()))), exp.Count(this=exp.Star())),
         "mean": exp.Avg(this=col("d")),
         "median": percentile(col("d"), 0.5),
