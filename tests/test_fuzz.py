@@ -432,10 +432,13 @@ def test_cli_never_prints_a_traceback(
         ["query", "-m", "revenue", "--connection", "nosuch://x"],
         ["query", "-m", "revenue", "--connection", "duckdb:///nonexistent/dir/x.duckdb"],
         ["query", "-m", "revenue", "--limit", "many"],
+        ["demo", "--out"],
     ],
 )
 def test_cli_user_errors_exit_2(cli_project: Path, argv: list[str]) -> None:
-    if "--project" not in argv and argv:
+    if argv[:1] == ["demo"]:
+        argv = [*argv, str(cli_project)]  # a file where a folder is needed
+    elif "--project" not in argv and argv:
         argv = [*argv, "--project", str(cli_project), "--context", "tenant_id=1"]
     code, out, err = run_cli(argv)
     assert code == 2 and "Traceback" not in err + out and (err or out).strip()

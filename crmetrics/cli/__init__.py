@@ -55,6 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as error:  # a path the user gave cannot be read or written (-o, --out, ...): not a crmetrics bug
+        sys.stderr.write(f"error: {CrmetricsError(_os_message(error), code='CRM001')}\n")
+        return 2
+
+
+def _os_message(error: OSError) -> str:
+    where = f" '{error.filename}'" if error.filename else ""
+    return f"cannot read or write{where}: {error.strerror or error}"
 
 
 def entry() -> None:
