@@ -102,6 +102,26 @@ ANALYSES = {
 }
 
 
+# a report over every kind of section, the drill-down included
+REPORT_YAML = """reports:
+  r:
+    title: Tenant report
+    parameters: {period: {start: "2023-01-01", end: "2023-12-31"}, grain: month}
+    sections:
+      - {type: kpis, metrics: [revenue, order_count, customers, ticket_count]}
+      - {type: chart, chart: bar, metrics: [revenue], by: [customers.region]}
+      - {type: table, metrics: [revenue, ticket_count, aov], by: [customers.tier], segments: [big_spenders]}
+      - type: drilldown
+        entity: orders
+        columns: [orders.channel, customers.region, customers.lifetime_revenue]
+        order_by: [-customers.lifetime_revenue]
+        limit: 500
+        period: false
+      - {type: analysis, analysis: a}
+      - {type: text, metrics: [revenue], text: "Revenue {{ metrics.revenue }}"}
+"""
+
+
 def project_with_analysis(name: str) -> str:
     """The tenants' project with the analysis `name` declared as `a`."""
     return PROJECT_YAML + f"analyses:\n  a: {ANALYSES[name]}\n"

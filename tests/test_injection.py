@@ -431,3 +431,39 @@ def test_placeholders_must_be_named_in_yaml(tmp_path: Path) -> None:
     for bad in ("customers.tenant_id = ?", "customers.tenant_id = $1"):
         with pytest.raises(ConfigError):
             _load(tmp_path, _yaml(row_filter=bad))
+
+
+# --- report parameters ------------------------------------------------------------------------------------------
+
+REPORT_PARAM_ATTACKS = [
+    {"where": "customers.region = 'x') OR (TRUE"},  # would close the report's own `where` parenthesis
+    {"where": "1; DROP TABLE orders"},
+    {"where": "customers.region IN (SELECT secret FROM canary)"},
+    {"period": "2023-01-01'; DROP TABLE orders; --..2023-12-31"},
+    {"period": "2023-01-01"},
+    {"period": ("2023-13-01", "2023-12-31")},
+    {"segments": ["x' OR 1=1 --"]},
+]
+
+
+@pytest.mark.parametrize("params", REPORT_PARAM_ATTACKS, ids=repr)
+def test_report_parameters_are_refused(world: dict, params: dict) -> None:
+    from crmetrics.reports import build_document, resolve_params
+
+    project = world["project"]
+    raw = {"where": "customers.region = 'north'", "period": {"start": "2023-01-01", "end": "2023-12-31"}}
+    with pytest.raises(CrmetricsError):
+        resolved = resolve_params(raw, context={"tenant_id": 1}, **params)
+        project.model.reports["r"] = {"title": "r", "sections": [{"type": "kpis", "metrics": ["revenue"]}]}
+        try:
+            build_document(project, "r", resolved)
+        finally:
+            del project.model.reports["r"]
+    assert _table_state(world["con"]) == world["state"]
+
+
+def test_report_names_are_looked_up(cli_db: tuple[Path, Path]) -> None:
+    path, db = cli_db
+    for name in ("r; DROP TABLE orders", "../../etc/passwd", "__class__"):
+        code, out, err = run_cli(["report", name, "--project", str(path), "--context", "tenant_id=1"])
+        assert code == 2 and "CRM200" in err and "Traceback" not in err

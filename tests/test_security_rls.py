@@ -177,6 +177,49 @@ def test_analyses_fail_closed_and_differ_by_tenant(tenants: dict[str, Any], name
     assert outcomes[0] != outcomes[2], "tenants 1 and 3 hold different data, so their analyses differ"
 
 
+@pytest.fixture(scope="module")
+def report_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[Any, crmetrics.Project]:
+    """The same report project over the base database and, per tenant, over the scrambled one."""
+    data = td.make_data()
+    text = td.project_with_analysis("pareto").replace(
+        "name: tenants", "name: tenants\nconnection: duckdb:///crm.duckdb"
+    )
+    projects = {}
+    for key in ("base", *td.TENANTS):
+        folder = tmp_path_factory.mktemp(f"report_{key}")
+        td.write_project(folder, text + td.REPORT_YAML)
+        rows = data if key == "base" else td.scramble_others(data, key)  # type: ignore[arg-type]
+        td.load_duckdb(rows, duckdb.connect(str(folder / "crm.duckdb"))).close()
+        projects[key] = crmetrics.load(folder / "crmetrics.yml")
+    return projects
+
+
+@pytest.mark.parametrize("tenant", td.TENANTS)
+def test_reports_and_drilldowns_depend_on_own_tenant_only(report_projects: dict, tenant: int) -> None:
+    from crmetrics.reports import build_document, resolve_params
+
+    def sections(project: crmetrics.Project, **extra: Any) -> list:
+        params = resolve_params(project.model.reports["r"]["parameters"], context={"tenant_id": tenant}, **extra)
+        document = build_document(project, "r", params)
+        assert not document["warnings"]
+        return document["sections"]
+
+    base = sections(report_projects["base"])
+    assert base == sections(report_projects[tenant])
+    filtered = {"where": "customers.region <> 'north'", "segments": ["northern"]}
+    assert sections(report_projects["base"], **filtered) == sections(report_projects[tenant], **filtered)
+    drill = next(s for s in base if s["type"] == "drilldown")
+    orders = td.make_data().of(tenant).orders
+    assert drill["total_rows"] == len(orders)
+
+
+def test_reports_fail_closed(report_projects: dict) -> None:
+    from crmetrics.reports import build_document
+
+    with pytest.raises(ContextError):
+        build_document(report_projects["base"], "r")
+
+
 def test_orphans_keep_counting_under_null_and_never_borrow_another_tenants_customer(tenants: dict) -> None:
     project, engine = tenants["project"], tenants["engines"]["base"]
     data = tenants["data"].of(1)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import TemplateError
 
 from crmetrics.errors import CrmetricsError, QueryError, ReferenceNotFound, RenderError
+from crmetrics.model.expressions import parse_expression
 from crmetrics.reports.period import Period
 from crmetrics.reports.render import environment
 from crmetrics.reports.sections import Params, SectionBuilder
@@ -38,10 +39,13 @@ def resolve_params(
 ) -> Params:
     """The YAML's `parameters`, overridden by the caller's: `period` as `START..END` or a (start, end) pair."""
     yaml_period = raw.get("period")
+    wheres = [w for w in (raw.get("where"), where) if w]
+    for text in wheres:  # each on its own first: `x') OR ('1` must not close the other filter's parenthesis
+        parse_expression(text)
     params = Params(
         grain=grain or raw.get("grain", "month"),
         segments=[*as_list(raw.get("segments")), *(segments or [])],
-        where=" AND ".join(f"({w})" for w in (raw.get("where"), where) if w) or None,
+        where=" AND ".join(f"({w})" for w in wheres) or None,
         context=dict(context or {}),
     )
     if isinstance(period, str):
