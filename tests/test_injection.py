@@ -463,7 +463,7 @@ def test_report_parameters_are_refused(world: dict, params: dict) -> None:
 
 
 def test_report_names_are_looked_up(cli_db: tuple[Path, Path]) -> None:
-    path, db = cli_db
+    path, _ = cli_db
     for name in ("r; DROP TABLE orders", "../../etc/passwd", "__class__"):
-        code, out, err = run_cli(["report", name, "--project", str(path), "--context", "tenant_id=1"])
+        code, _, err = run_cli(["report", name, "--project", str(path), "--context", "tenant_id=1"])
         assert code == 2 and "CRM200" in err and "Traceback" not in err
