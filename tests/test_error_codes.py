@@ -112,7 +112,8 @@ def test_no_exception_class_outside_the_hierarchy() -> None:
     [
         (["query", "-m", "nope"], "CRM200"),
         (["query", "-m", "revenue", "--where", "customers.region IN (SELECT 1)"], "CRM310"),
-        (["query", "-m", "revenue", "--by", "customers.region; x"], "CRM301"),
+        (["query", "-m", "revenue", "--by", "customers.region; x"], "CRM300"),
+        (["compile", "-m", "revenue", "--dialect", "nosuchdialect"], "CRM400"),
     ],
 )
 def test_cli_prints_the_code(tmp_path: Path, argv: list[str], code: str, capsys: pytest.CaptureFixture) -> None:

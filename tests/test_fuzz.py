@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -345,6 +346,7 @@ def test_compile_api(project: crmetrics.Project, dialect: str, **question: Any) 
         sql = project.compile(**question, dialect=dialect)
     except CrmetricsError as error:
         assert error.code.startswith("CRM") and str(error).strip()
+        assert not re.match(r"CRM\d{3} CRM\d{3}", str(error)), "one code per message"
         return
     assert sql.lstrip().upper().startswith(("WITH", "SELECT"))
 

@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except CrmetricsError as error:
-        sys.stderr.write(f"error: {error}\n")
+        text = str(error)
+        sys.stderr.write(f"error: {text if error.code in text else f'{error.code} {text}'}\n")
         return 2
     except KeyboardInterrupt:
         return 130

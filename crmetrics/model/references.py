@@ -31,6 +31,10 @@ class RefSyntaxError(QueryError, ValueError):
 
     code = "CRM301"
 
+    def __str__(self) -> str:
+        # the bare message, as a ValueError gives it: callers wrap it into QueryError or an Issue with their own code
+        return self.message
+
 
 def parse_ref(text: str) -> Ref:
     """Parse a dimension reference; raise RefSyntaxError with the reason."""
