@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -176,6 +177,8 @@ class Project:
         params = {**analysis.params, **overrides}
         if overrides:
             issues = validate(params, method.parameters, analysis.location or Location("<overrides>", 1, 1))
+            if not issues and method.check is not None:  # overrides get the same model checks as the YAML
+                issues = _check_params(self.model, dataclasses.replace(analysis, params=params), method.check)
             if issues:
                 raise ConfigError(issues)
         segment_names = [segments] if isinstance(segments, str) else list(segments or [])

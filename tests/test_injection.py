@@ -467,3 +467,42 @@ def test_report_names_are_looked_up(cli_db: tuple[Path, Path]) -> None:
     for name in ("r; DROP TABLE orders", "../../etc/passwd", "__class__"):
         code, _, err = run_cli(["report", name, "--project", str(path), "--context", "tenant_id=1"])
         assert code == 2 and "CRM200" in err and "Traceback" not in err
+
+
+# --- analyses: the query's where and parameter overrides ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def analysis_project(tmp_path_factory: pytest.TempPathFactory) -> crmetrics.Project:
+    folder = tmp_path_factory.mktemp("inject_analysis")
+    project = crmetrics.load(td.write_project(folder, td.project_with_analysis("pareto")))
+    if "pareto" not in project.plugins.of("analysis method"):
+        pytest.skip("the pareto method is not installed")
+    return project
+
+
+@pytest.mark.parametrize("where", WHERE_ATTACKS[:30], ids=repr)
+def test_analysis_where_attacks_are_refused(world: dict, analysis_project: crmetrics.Project, where: str) -> None:
+    with pytest.raises(CrmetricsError):
+        analysis_project.analyze("a", where=where, context={"tenant_id": 1}, connection=world["engine"])
+    assert _table_state(world["con"]) == world["state"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"entity": "customers; DROP TABLE orders"},
+        {"entity": "canary"},
+        {"metric": "revenue) UNION SELECT * FROM canary --"},
+        {"metric": "__class__"},
+        {"by": "customers.region; DROP TABLE orders"},
+        {"top": "10; DROP TABLE orders"},
+    ],
+    ids=repr,
+)
+def test_analysis_parameter_overrides_are_validated(
+    world: dict, analysis_project: crmetrics.Project, overrides: dict
+) -> None:
+    with pytest.raises(CrmetricsError):
+        analysis_project.analyze("a", context={"tenant_id": 1}, connection=world["engine"], **overrides)
+    assert _table_state(world["con"]) == world["state"]
