@@ -62,6 +62,7 @@ def generate(path: str, customers: int, events: int) -> None:
 def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(runs):
+        result = None  # the previous run's tables are freed first: RSS is that of one analysis
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
