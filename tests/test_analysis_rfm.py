@@ -253,3 +253,13 @@ def test_cli_json_has_one_key_per_table(project, data, capsys):
     assert main(["analyze", "customer_rfm", "--project", path, "--format", "csv", "--table", "segments"]) == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("segment,entities,share")
     assert main(["analyze", "nope", "--project", path]) == 2
+
+
+def test_cli_table_prints_figures_tables_and_notes(project, capsys):
+    path = project.model.root + "/crmetrics.yml"
+    assert (
+        main(["analyze", "customer_rfm", "--project", path, "--segment", "solo", "--where", "orders.amount > 0"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("RFM analysis of customers")
+    assert "Scored entities" in out and "\nscores\n" in out and "\nsegments\n" in out and "note: Scores run" in out
