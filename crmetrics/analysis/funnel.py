@@ -38,7 +38,6 @@ from crmetrics.analysis.lifecycle_sql import (
     stage_index,
     table_as,
     when,
-    window_key,
     with_ctes,
 )
 from crmetrics.compiler.frames import Frame
@@ -101,8 +100,8 @@ class _Records:
     def _status(self, won: exp.Expression, lost: exp.Expression, known: exp.Expression) -> exp.Expression:
         return exp.Case(
             ifs=[
-                exp.If(this=won, true=exp.Literal.string("won")),
                 exp.If(this=lost, true=exp.Literal.string("lost")),
+                exp.If(this=won, true=exp.Literal.string("won")),
                 exp.If(this=known, true=exp.Literal.string("open")),
             ]
         )
@@ -150,25 +149,44 @@ class _Records:
             exp.or_(not_null(index.copy()), lost.copy()),
             copy=False,
         )
-        # the latest row is the current state; at equal times a loss outranks a stage, a later stage an earlier one
-        order = [window_key(col("t"), True), window_key(col("lost"), True), window_key(col("i"), True)]
-        rank = exp.Window(this=exp.RowNumber(), partition_by=[col("k")], order=exp.Order(expressions=order))
-        ranked = select({"k": col("k"), "i": col("i"), "lost": col("lost"), "t": col("t"), "rn": rank}, "hist")
-        latest = exp.EQ(this=col("rn"), expression=num(1))
-        per = {
+        first = {
             "k": col("k"),
             "reached_idx": exp.Max(this=col("i")),
             **{
                 f"t{i}": exp.Min(this=when(exp.EQ(this=col("i"), expression=num(i)), col("t")))
                 for i in range(1, self.n + 1)
             },
-            "cur": exp.Max(this=when(latest, col("i"))),
-            "last_lost": exp.Max(this=when(latest, col("lost"))),
+            "last_t": exp.Max(this=col("t")),
         }
+        # the rows at the latest time are the current state; among rows tied at that time a loss outranks a stage
+        # and the furthest stage counts: plain aggregates, so ties resolve the same way on every database
+        at_last = exp.and_(
+            exp.EQ(this=col("k", "h"), expression=col("k", "f")),
+            exp.EQ(this=col("t", "h"), expression=col("last_t", "f")),
+        )
+        latest = (
+            select(
+                {"k": col("k", "h"), "cur": exp.Max(this=col("i", "h")), "last_lost": exp.Max(this=col("lost", "h"))},
+                table_as("hist", "h"),
+            )
+            .join(table_as("first_rows", "f"), on=at_last, copy=False)
+            .group_by(col("k", "h"), copy=False)
+        )
+        per = select(
+            {
+                "k": col("k", "f"),
+                "reached_idx": col("reached_idx", "f"),
+                **{f"t{i}": col(f"t{i}", "f") for i in range(1, self.n + 1)},
+                "cur": col("cur", "l"),
+                "last_lost": col("last_lost", "l"),
+            },
+            table_as("first_rows", "f"),
+        ).join(table_as("latest", "l"), on=exp.EQ(this=col("k", "f"), expression=col("k", "l")), copy=False)
         self.ctes = {
             "hist": rows,
-            "ranked": ranked,
-            "per": select(per, "ranked").group_by(col("k"), copy=False),
+            "first_rows": select(first, "hist").group_by(col("k"), copy=False),
+            "latest": latest,
+            "per": per,
         }
         won = exp.EQ(this=col("cur", "per"), expression=num(self.n))
         status = self._status(
