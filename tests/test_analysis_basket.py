@@ -212,9 +212,7 @@ def test_no_lines(tmp_path) -> None:
 
 
 def test_unknown_item_reference(shop: Fixture) -> None:
-    from crmetrics.errors import AnalysisError
-
-    with pytest.raises(AnalysisError, match="neither an entity"):
+    with pytest.raises(ConfigError, match="unknown entity 'product'"):
         shop.analyze("pairs", item="product")
 
 

@@ -192,7 +192,7 @@ def test_bad_parameters_are_config_errors(shop: Fixture) -> None:
         shop.analyze("models", model="pareto")
     with pytest.raises(ConfigError, match="outside"):
         shop.analyze("models", margin=1.5)
-    with pytest.raises(AnalysisError, match="YYYY-MM-DD"):
+    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         shop.analyze("models", as_of="30/06/2024")
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from crmetrics.errors import ConfigError, ReferenceNotFound
+from crmetrics.errors import ConfigError
 from tests.value_fixture import Fixture, records
 
 PROJECT = """
@@ -141,7 +141,7 @@ def test_entities_parameter_and_unknown_entity(crm: Fixture) -> None:
     result = crm.analyze("dq_customers")
     assert {r["entity"] for r in records(result, "completeness")} == {"customers"}
     assert records(result, "integrity") == []
-    with pytest.raises(ReferenceNotFound):
+    with pytest.raises(ConfigError, match="unknown entity 'customer'"):
         crm.analyze("dq", entities=["customer"])
 
 

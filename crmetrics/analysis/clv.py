@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
-from crmetrics.analysis.clv_fit import bgnbd_result
+from crmetrics.analysis.clv_fit import bgnbd_result, chart
 from crmetrics.analysis.sqlkit import check_events, check_measure
 from crmetrics.analysis.valuesql import (
     check_date,
@@ -221,6 +221,7 @@ def historical_result(ctx: AnalysisContext, setup: Setup, as_of: dt.date) -> Ana
         Figure("value", "Value to date", revenue * setup.margin, "currency"),
         Figure("customers", "Customers", len(records), "integer"),
     ]
+    result.charts = [chart()]
     if not records:
         result.notes.append("no purchases up to as_of: nothing to value")
     return result

@@ -232,7 +232,28 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     result = AnalysisResult("quality", ctx.name, "Data quality", tables)
     result.figures = _figures(rows, total_rows)
     result.notes = _notes(rows)
+    result.charts = [_chart()]
     return result
+
+
+def _chart() -> dict[str, Any]:
+    """Completeness of every column checked, one bar each, grouped by entity."""
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": "Completeness by column",
+        "data": {"name": "completeness"},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "y": {"field": "column", "type": "nominal", "sort": None},
+            "x": {
+                "field": "completeness",
+                "type": "quantitative",
+                "axis": {"format": "%"},
+                "scale": {"domain": [0, 1]},
+            },
+            "row": {"field": "entity", "type": "nominal"},
+        },
+    }
 
 
 def _figures(rows: dict[str, list[tuple]], total_rows: int) -> list[Figure]:
