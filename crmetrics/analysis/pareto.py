@@ -22,6 +22,7 @@ from crmetrics.analysis.sqlkit import (
     case,
     check_metrics,
     col,
+    floor_div,
     member_checks,
     member_spec,
     metric_query,
@@ -162,13 +163,9 @@ def top_query(ctx: AnalysisContext) -> exp.Select:
     ctes, _ = _ctes(ctx)
     top = Fraction(str(ctx.params.get("top", 0.2))).limit_denominator(1_000_000)
     # ceil(n * p / q) = (n * p + q - 1) div q
-    count = exp.IntDiv(
-        this=exp.Paren(
-            this=exp.Add(
-                this=exp.Mul(this=col("n"), expression=num(top.numerator)), expression=num(top.denominator - 1)
-            )
-        ),
-        expression=num(top.denominator),
+    count = floor_div(
+        exp.Add(this=exp.Mul(this=col("n"), expression=num(top.numerator)), expression=num(top.denominator - 1)),
+        num(top.denominator),
     )
     in_top = exp.LTE(this=col("position"), expression=count)
     held = exp.Sum(this=case([(in_top, col("value"))], num(0)))

@@ -22,6 +22,7 @@ from crmetrics.analysis.sqlkit import (
     check_measure,
     col,
     date_literal,
+    floor_div,
     measure_aggregate,
     num,
     ordered,
@@ -129,7 +130,7 @@ def _quantile_score(value: exp.Expression, bins: int, nulls_first: bool = False)
     rank = window(exp.Anonymous(this="RANK"), [ordered(value, nulls_first=nulls_first)])
     n = window(exp.Count(this=exp.Star()))
     step = exp.Mul(this=num(bins), expression=exp.Paren(this=exp.Sub(this=rank, expression=num(1))))
-    return exp.Add(this=num(1), expression=exp.IntDiv(this=step, expression=n))
+    return exp.Add(this=num(1), expression=floor_div(step, n))
 
 
 def _threshold_score(value: exp.Expression, cuts: Sequence[float], higher_is_better: bool) -> exp.Expression:

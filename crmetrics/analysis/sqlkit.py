@@ -273,3 +273,10 @@ def member_spec(model: SemanticModel, params: Mapping[str, Any]) -> tuple[Semant
 
 def member_checks(model: SemanticModel, params: Mapping[str, Any]) -> list[tuple]:
     return check_entity(model, params, "entity") + check_dimensions(model, params, "by")
+
+
+def floor_div(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
+    """floor(numerator / denominator) as BIGINT, the same on every engine (PostgreSQL's DIV gives NUMERIC, DuckDB
+    has no DIV, ClickHouse truncates): exact for the integers here, far below 2^53."""
+    quotient = exp.Div(this=dbl(exp.Paren(this=numerator)), expression=exp.Paren(this=denominator))
+    return exp.cast(exp.Floor(this=quotient), exp.DataType.Type.BIGINT)
