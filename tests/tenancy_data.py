@@ -102,6 +102,21 @@ ANALYSES = {
 }
 
 
+# time metrics (offsets, growth, running totals) read earlier periods through their own CTEs
+TIME_METRICS_YAML = """  revenue_prev: {offset: revenue}
+  revenue_growth: {growth: revenue, compare: year}
+  revenue_change: {change: revenue}
+  revenue_running: {cumulative: revenue, window: '3 months'}
+  orders_ytd: {cumulative: order_count, to_date: year}
+  tickets_total: {cumulative: ticket_count}
+"""
+TIME_METRICS = ["revenue_prev", "revenue_growth", "revenue_change", "revenue_running", "orders_ytd", "tickets_total"]
+
+
+def project_with_time_metrics() -> str:
+    return PROJECT_YAML.replace("segments:", TIME_METRICS_YAML + "segments:", 1)
+
+
 # a report over every kind of section, the drill-down included
 REPORT_YAML = """reports:
   r:
