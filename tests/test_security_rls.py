@@ -256,6 +256,26 @@ def test_reports_fail_closed(report_projects: dict) -> None:
         build_document(report_projects["base"], "r")
 
 
+@pytest.mark.parametrize("tenant", td.TENANTS)
+def test_analysis_outputs_as_dimensions_depend_on_own_tenant_only(tenants: dict[str, Any], tenant: int) -> None:
+    """RFM's segment used in --by and --where is scored over the asking tenant's customers and orders only."""
+    project = analysis_project("rfm", str(tenants["folder"]))
+    if project is None or "a" not in project.model.entities:
+        pytest.skip("rfm with entity outputs is not installed")
+    engines, context = tenants["engines"], {"tenant_id": tenant}
+    for question in (
+        {"metrics": ["revenue", "customers"], "by": ["a.segment"]},
+        {"metrics": ["order_count"], "by": ["a.r_score"], "where": "a.segment <> 'Lost'"},
+    ):
+        got = project.query(**question, context=context, connection=engines["base"]).rows
+        assert got and td.normalise(got) == td.normalise(
+            project.query(**question, context=context, connection=engines[tenant]).rows
+        )
+    # only the tenant's own customers are scored, so the segments hold at most that many
+    counts = project.query(["customers"], by=["a.segment"], context=context, connection=engines["base"]).rows
+    assert sum(n for segment, n in counts if segment is not None) <= len(tenants["data"].of(tenant).customers)
+
+
 def test_orphans_keep_counting_under_null_and_never_borrow_another_tenants_customer(tenants: dict) -> None:
     project, engine = tenants["project"], tenants["engines"]["base"]
     data = tenants["data"].of(1)
