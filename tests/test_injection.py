@@ -397,7 +397,7 @@ def test_symlinks_and_includes_cannot_leave_the_project(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         _load(project_folder, _yaml(customers_source="file: inside.csv"))
     assert "CRM123" in str(error.value)
-    for pattern in ("../kpis.yml", "kpis.yml", "../*.yml", str(tmp_path / "kpis.yml")):
+    for pattern in ("../kpis.yml", "kpis.yml", "../*.yml", str(tmp_path / "kpis.yml"), "/**/*.yml", "sub/../../*.yml"):
         with pytest.raises(ConfigError) as error:
             _load(project_folder, f"include: [{_quote(pattern)}]\n" + _yaml())
         assert "CRM123" in {issue.code for issue in error.value.issues}

@@ -85,6 +85,10 @@ def _empty(shown: str) -> YMap:
 def _include(
     project: RawProject, pattern: str, loc: Location, env: Mapping[str, str] | None, allow_outside: bool
 ) -> None:
+    if not allow_outside and (os.path.isabs(pattern) or ".." in Path(pattern).parts):
+        # refused before globbing: `/**/*.yml` would otherwise walk the whole file system first
+        project.issues.append(Issue("CRM123", f"include '{pattern}' reaches outside the project folder", loc))
+        return
     full = pattern if os.path.isabs(pattern) else str(project.root / pattern)
     matches = sorted(glob.glob(full, recursive=True))
     if not matches:
