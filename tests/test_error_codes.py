@@ -23,9 +23,10 @@ OPTIONAL = ("crmetrics.engines.spark", "crmetrics.engines.clickhouse", "crmetric
 
 
 def used_codes() -> dict[str, list[str]]:
-    """Every CRM### written in the package's source and data files, with where."""
+    """Every CRM### written in the package's (and the example plugins') source and data files, with where."""
     found: dict[str, list[str]] = {}
-    for path in sorted(PACKAGE.rglob("*")):
+    plugins = ROOT / "plugins"  # the example third-party plugins use the same codes
+    for path in sorted([*PACKAGE.rglob("*"), *(plugins.rglob("*") if plugins.is_dir() else [])]):
         if path.suffix not in (".py", ".yml", ".yaml", ".j2", ".md") or not path.is_file():
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
