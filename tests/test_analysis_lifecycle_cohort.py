@@ -227,10 +227,12 @@ def test_bad_references_are_reported_at_load_with_their_location(data: Lifecycle
     text = text.replace("connection: duckdb:///crm.duckdb", f"connection: duckdb:///{data.root / 'crm.duckdb'}")
     text = text.replace(
         "  retention: {method: cohort, entity: customers, events: orders, grain: month}",
-        "  retention: {method: cohort, entity: customer, events: orders, measure: orders.revenu}",
+        "  retention: {method: cohort, entity: customer, events: orders, measure: orders.revenu}\n"
+        "  unjoined: {method: churn, entity: customers, events: leads}",
     )
     (tmp_path / "crmetrics.yml").write_text(text)
     with pytest.raises(ConfigError) as caught:
         crmetrics.load(tmp_path / "crmetrics.yml")
     message = str(caught.value)
     assert "crmetrics.yml:" in message and "customer" in message and "orders.revenu" in message
+    assert "no join path from leads to customers" in message

@@ -21,6 +21,7 @@ from crmetrics.analysis.lifecycle_sql import (
     add_days,
     col,
     entity_param,
+    member_key,
     not_null,
     null_number,
     num,
@@ -191,7 +192,7 @@ def revenue_query(ctx: AnalysisContext, grain: str) -> exp.Select:
     """Non-contractual revenue churn: per period, revenue, previous revenue and the part of it not repeated."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
     frame = ctx.frame(events)
-    key = frame.key(entity)
+    key = member_key(frame, entity)
     when_ = raw_time(frame, ctx.params.get("time"))
     rows = frame.select({"k": key, "p": period_of(when_, grain), "m": frame.measure_value(ctx.params["measure"])})
     rows = rows.where(not_null(key.copy()), not_null(when_.copy()), copy=False)
@@ -358,6 +359,7 @@ METHOD = AnalysisMethod(
             "start": "dimension",
             "end": "dimension",
             "measure": "measure",
-        }
+        },
+        [("events", "entity")],
     ),
 )

@@ -15,6 +15,7 @@ from crmetrics.analysis.lifecycle_sql import (
     cast,
     col,
     entity_param,
+    member_key,
     not_null,
     num,
     percentile,
@@ -44,7 +45,7 @@ def event_days(ctx: AnalysisContext) -> tuple[str, dict[str, exp.Expression]]:
     """The name of the entity's key, and CTEs whose `days` has one row per (key, day with an event)."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
     frame = ctx.frame(events)
-    key = frame.key(entity)
+    key = member_key(frame, entity)
     day = cast(raw_time(frame, ctx.params.get("time")), DATE)
     rows = frame.select({"k": key, "d": day}).where(not_null(key.copy()), not_null(day.copy()), copy=False)
     days = select({"k": col("k"), "d": col("d")}, "ev").group_by(col("k"), col("d"), copy=False)

@@ -19,6 +19,7 @@ from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisRes
 from crmetrics.analysis.lifecycle_sql import (
     col,
     entity_param,
+    member_key,
     null_number,
     num,
     order_by,
@@ -81,7 +82,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
     grain = ctx.params.get("grain", "month")
     by, acquisition = _cohort_by(ctx, entity)
     frame = ctx.frame(events)
-    key = frame.key(entity)
+    key = member_key(frame, entity)
     when = frame.dimension(ctx.params["time"]) if ctx.params.get("time") else frame.time()
     period = truncate(when, grain)
     measure = ctx.params.get("measure")
@@ -273,6 +274,7 @@ METHOD = AnalysisMethod(
     parameters=PARAMETERS,
     run=run,
     check=reference_checker(
-        {"entity": "entity", "events": "entity", "cohort_by": "dimension", "measure": "measure", "time": "dimension"}
+        {"entity": "entity", "events": "entity", "cohort_by": "dimension", "measure": "measure", "time": "dimension"},
+        [("events", "entity")],
     ),
 )

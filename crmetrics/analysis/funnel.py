@@ -27,6 +27,7 @@ from crmetrics.analysis.lifecycle_sql import (
     entity_param,
     flag,
     is_in,
+    member_key,
     not_null,
     num,
     order_by,
@@ -138,7 +139,7 @@ class _Records:
             raise AnalysisError(f"analysis '{self.ctx.name}': a `history` needs `history_stage`")
         # the history is read with row-level security but not the query's filters, which select the records
         hist = Frame(self.ctx.model, history, None, (), self.ctx.context)
-        key = hist.key(self.entity)
+        key = member_key(hist, self.entity)
         stage = hist.dimension(self.ctx.params["history_stage"])
         at = raw_time(hist, self.ctx.params.get("history_time"))
         index = stage_index(stage, self.stages)
@@ -366,6 +367,7 @@ METHOD = AnalysisMethod(
             "lost_at": "dimension",
             "by": "dimension",
             "amount": "measure",
-        }
+        },
+        [("history", "entity")],
     ),
 )

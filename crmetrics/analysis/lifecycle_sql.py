@@ -239,6 +239,30 @@ def entity_param(ctx: AnalysisContext, key: str) -> str:
     return name
 
 
+def member_key(frame: Frame, entity: str) -> exp.Expression:
+    """The key of `entity` on each row of `frame` (its foreign key), or a QueryError naming the missing join."""
+    problem = join_problem(frame.model, frame.entity, entity)
+    if problem:
+        raise QueryError(problem)
+    return frame.key(entity)
+
+
+def join_problem(model: SemanticModel, source: str, target: str) -> str | None:
+    """Why rows of `source` cannot name a `target` (no key, no join path, two paths), or None."""
+    if source not in model.entities or target not in model.entities:
+        return None  # reported as an unknown entity
+    if model.entities[target].key is None:
+        return f"entity {target} declares no `key`"
+    if source == target:
+        return None
+    paths = model.paths[source]
+    if target in paths.ambiguous:
+        return f"{source} reaches {target} by two join paths; remove one of the joins"
+    if target not in paths.reach:
+        return f"there is no join path from {source} to {target}: declare `joins: {{{target}: ...}}` on {source}"
+    return None
+
+
 def as_list(value: Any) -> list[str]:
     """A parameter that may be one string or a list of strings."""
     if value is None:
@@ -272,12 +296,18 @@ def running_sum(value: exp.Expression, partition: Sequence[str], order: str) -> 
 
 
 def reference_checker(
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, str], joins: Sequence[tuple[str, str]] = ()
 ) -> Callable[[SemanticModel, Mapping[str, Any]], Iterable[tuple[str, str]]]:
     """A load-time `check` for AnalysisMethod: each parameter named in `kinds` must name an existing
-    `entity`, `dimension` (one or a list) or `measure`; problems come back as (parameter, message) pairs."""
+    `entity`, `dimension` (one or a list) or `measure`, and for each (source, target) pair of entity parameters in
+    `joins` the source's rows must reach the target's key; problems come back as (parameter, message) pairs."""
 
     def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        for source, target in joins:
+            if isinstance(params.get(source), str) and isinstance(params.get(target), str):
+                problem = join_problem(model, params[source], params[target])
+                if problem:
+                    yield source, problem
         for name, kind in kinds.items():
             value = params.get(name)
             if value is None:
