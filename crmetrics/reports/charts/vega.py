@@ -223,7 +223,7 @@ def _funnel(rows: list[dict], cols: dict[str, dict], by: list[str], metrics: lis
         data.append({"stage": stage, "value": value, "label": f"{short_number(value, fmt)}{share}"})
     enc = {
         "y": {"field": "stage", "type": "nominal", "sort": None, "axis": {"title": None}},
-        "x": {"field": "value", "type": "quantitative", "axis": {"title": None, "format": "~s"}},
+        "x": {"field": "value", "type": "quantitative", "axis": {"title": None, "format": "~s", "tickCount": 5}},
     }
     layer = [
         {"mark": {"type": "bar", "cornerRadiusEnd": 3, "color": "#4f46e5"}},
