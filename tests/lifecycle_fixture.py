@@ -87,6 +87,8 @@ entities:
       plan: {}
     measures:
       mrr: {agg: sum, expr: mrr}
+segments:
+  web_customers: {entity: customers, where: "customers.channel = 'web'"}
 security:
   row_filters:
     customers: "customers.tenant_id = :tenant_id"

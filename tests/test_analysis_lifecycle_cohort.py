@@ -57,13 +57,14 @@ def percentile(values: list[float], q: float) -> float | None:
 def reference_cohorts(
     data: LifecycleData,
     grain: str,
+    keep=lambda key: True,
     members: dict | None = None,
     groups: dict | None = None,
     with_measure: bool = False,
     periods: int | None = None,
 ) -> list[tuple]:
     """The dense retention matrix; `members` maps key -> cohort period (default: first event's period)."""
-    events = [(o[1], o[2].date(), o[3]) for o in data.orders if o[1] is not None and o[2] is not None]
+    events = [(o[1], o[2].date(), o[3]) for o in data.orders if o[1] is not None and o[2] is not None and keep(o[1])]
     first: dict = {}
     for key, day, _ in events:
         first[key] = min(first.get(key, period(day, grain)), period(day, grain))
@@ -136,7 +137,7 @@ def test_measure_per_period_and_cumulative_value_per_member(project: crmetrics.P
 def test_declared_acquisition_date_with_row_level_security(project: crmetrics.Project, data: LifecycleData) -> None:
     members = {c[0]: period(c[2].date(), "month") for c in data.customers if c[3] == 1}
     table = project.analyze("retention_by_signup", context={"tenant_id": 1}).tables["retention"]
-    assert sorted(table.rows, key=_sort_key) == sorted(reference_cohorts(data, "month", members), key=_sort_key)
+    assert sorted(table.rows, key=_sort_key) == sorted(reference_cohorts(data, "month", members=members), key=_sort_key)
     assert sum(r["cohort_size"] for r in table.records() if r["period"] == 0) == len(members)
 
 
@@ -147,6 +148,13 @@ def test_acquisition_dimension_splits_cohorts(project: crmetrics.Project, data: 
     expected = reference_cohorts(data, "month", groups=groups)
     assert sorted(table.rows, key=_sort_key) == sorted(expected, key=_sort_key)
     assert any(r[1] == "réseau" for r in table.rows) and any(r[1] is None for r in table.rows)
+
+
+def test_segment_with_row_level_security(project: crmetrics.Project, data: LifecycleData) -> None:
+    web = {c[0] for c in data.customers if c[1] == "web" and c[3] == 1}
+    table = project.analyze("retention", segments="web_customers", context={"tenant_id": 1}).tables["retention"]
+    expected = reference_cohorts(data, "month", keep=lambda key: key in web)
+    assert sorted(table.rows, key=_sort_key) == sorted(expected, key=_sort_key)
 
 
 def test_where_filters_events_and_empty_input(project: crmetrics.Project) -> None:
