@@ -1,4 +1,5 @@
-"""The lifecycle analyses compile for other dialects, and give the same numbers on PostgreSQL as on DuckDB."""
+"""The lifecycle analyses compile for other dialects, and give the same numbers on PostgreSQL and ClickHouse as on
+DuckDB."""
 
 from __future__ import annotations
 
@@ -135,14 +136,41 @@ def same(left: Any, right: Any) -> bool:
     return left == right
 
 
-@pytest.mark.parametrize(("name", "overrides"), CASES)
-def test_postgres_gives_the_same_numbers(project: crmetrics.Project, postgres: str, name: str, overrides) -> None:
+def assert_same_results(project: crmetrics.Project, name: str, overrides: dict, connection: Any) -> None:
     on_duckdb = project.analyze(name, context=CONTEXT, **overrides)
-    on_postgres = project.analyze(name, context=CONTEXT, connection=postgres, **overrides)
-    assert on_duckdb.tables.keys() == on_postgres.tables.keys()
+    on_other = project.analyze(name, context=CONTEXT, connection=connection, **overrides)
+    assert on_duckdb.tables.keys() == on_other.tables.keys()
     for table, expected in on_duckdb.tables.items():
-        got = on_postgres.tables[table]
+        got = on_other.tables[table]
         assert got.columns == expected.columns
         assert len(got.rows) == len(expected.rows), table
         for a, b in zip(got.rows, expected.rows, strict=True):
             assert all(same(x, y) for x, y in zip(a, b, strict=True)), (table, a, b)
+
+
+@pytest.mark.parametrize(("name", "overrides"), CASES)
+def test_postgres_gives_the_same_numbers(project: crmetrics.Project, postgres: str, name: str, overrides) -> None:
+    assert_same_results(project, name, overrides, postgres)
+
+
+@pytest.fixture(scope="module")
+def clickhouse(data: LifecycleData) -> Iterator[Any]:
+    """The fixture's tables in an in-process ClickHouse (chdb), through crmetrics' ClickHouse engine."""
+    chdb = pytest.importorskip("chdb", reason="chdb not installed: pip install 'crmetrics[clickhouse]'")
+    import duckdb
+
+    from crmetrics.engines.clickhouse import ChdbEngine
+    from tests.differential import loaders
+
+    with duckdb.connect(str(data.root / "crm.duckdb"), read_only=True) as con:
+        names = [row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table() for name in names}
+    connection = chdb.connect(":memory:")
+    loaders.load_chdb(connection, tables, data.root)
+    yield ChdbEngine(connection=connection)
+    connection.close()
+
+
+@pytest.mark.parametrize(("name", "overrides"), CASES)
+def test_clickhouse_gives_the_same_numbers(project: crmetrics.Project, clickhouse: Any, name: str, overrides) -> None:
+    assert_same_results(project, name, overrides, clickhouse)
