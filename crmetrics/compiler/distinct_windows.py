@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 ITEM, PREVIOUS, NEXT, DELTA = "__item", "__previous", "__next", "__delta"
 
 
-def distinct_deltas(timeline: Timeline, use: MeasureUse, window: Window, name: str) -> exp.Select:
-    """Per cell of the query's dimensions, the change in the number of active items (column `name`)."""
+def distinct_deltas(timeline: Timeline, use: MeasureUse, window: Window, name: str, cte: str) -> dict[str, exp.Select]:
+    """CTEs giving, per cell of the query's dimensions, the change in the number of active items (column `name`
+    of the CTE `cte`); the sequence of events is its own CTE, read once for openings and once for closings."""
     builder = timeline.builder
     measure = use.measure
     scope, dims, filters = builder.fact_scope(measure.entity)
@@ -73,7 +74,7 @@ def distinct_deltas(timeline: Timeline, use: MeasureUse, window: Window, name: s
     seq = exp.Select(expressions=sequence).from_(_sub(events, "events"), copy=False)
 
     opens = exp.Select(expressions=[column(n) for n in names] + [alias(exp.Literal.number(1), DELTA)])
-    opens = opens.from_(_sub(seq, "seq"), copy=False)
+    opens = opens.from_(exp.Table(this=ident(f"{cte}_seq")), copy=False)
     first = exp.Is(this=column(PREVIOUS), expression=exp.Null())
     deltas: exp.Expression = opens
     if window.rows is None:
@@ -85,14 +86,14 @@ def distinct_deltas(timeline: Timeline, use: MeasureUse, window: Window, name: s
         closes = exp.Select(
             expressions=[alias(end, n) if n == axis else column(n) for n in names]
             + [alias(exp.Literal.number(-1), DELTA)]
-        ).from_(_sub(seq.copy(), "seq"), copy=False)
+        ).from_(exp.Table(this=ident(f"{cte}_seq")), copy=False)
         last = exp.Is(this=column(NEXT), expression=exp.Null())
         closes.set("where", exp.Where(this=exp.or_(last, exp.GTE(this=column(NEXT), expression=end.copy()))))
         deltas = exp.union(opens, closes, distinct=False)
     result = exp.Select(expressions=[column(n) for n in names] + [alias(exp.Sum(this=column(DELTA)), name)])
     result = result.from_(_sub(deltas, "deltas"), copy=False)
     group_by(result, (column(n) for n in names))
-    return result
+    return {f"{cte}_seq": seq, cte: result}
 
 
 def _sub(query: exp.Expression, name: str) -> exp.Subquery:

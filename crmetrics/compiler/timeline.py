@@ -262,21 +262,25 @@ class Timeline:
         self.names = [column_alias(r) for r in by]
         self.axis = column_alias(self.options.axis)  # type: ignore[arg-type]
         self.others = [n for n in self.names if n != self.axis]
-        ctes["time_bounds"] = self.bounds(source)
-        ctes["time_spine"] = self.spine()
-        ctes["time_grid"] = self.grid(source)
-        self.recursive = True
+        dense = self.dense()
+        if dense:
+            ctes["time_bounds"] = self.bounds(source)
+            ctes["time_spine"] = self.spine()
+            ctes["time_grid"] = self.grid(source)
+            self.recursive = True
         deltas = {}
         for variant, (name, window) in self.windows.items():
             use = self.builder.plan.uses[name]
             if use.measure.agg == "count_distinct":
                 cte = f"win_{variant}"
-                ctes[cte] = distinct_deltas(self, use, window, f"{variant}__delta")
+                ctes.update(distinct_deltas(self, use, window, f"{variant}__delta", cte))
                 deltas[cte] = f"{variant}__delta"
-        ctes["filled"] = self.filled(source, deltas)
-        stage, columns = "filled", [*self.builder.plan.uses, HAS_DATA]
+        stage, columns = source, list(self.builder.plan.uses)
+        if dense or deltas:
+            ctes["filled"] = self.filled(source, deltas, dense)
+            stage, columns = "filled", [*columns, HAS_DATA]
         if self.windows:
-            ctes["windowed"] = self.windowed(columns, set(deltas.values()))
+            ctes["windowed"] = self.windowed(stage, columns, set(deltas.values()))
             stage, columns = "windowed", [*columns, *self.windows]
         if self.shifts:
             ctes["compared"] = self.compared_stage(stage, columns)
@@ -320,7 +324,17 @@ class Timeline:
             )
         return grid
 
-    def filled(self, source: str, deltas: dict[str, str]) -> exp.Select:
+    def dense(self) -> bool:
+        """Whether every period must have a row: to show gaps, for comparisons (the period before an empty one is
+        0, not absent) and for trailing windows, whose ROWS frames count periods. Running sums and distinct
+        counts (sums of +1/-1 deltas) are right over the sparse rows."""
+        trailing = any(
+            w.rows is not None and self.builder.plan.uses[name].measure.agg != "count_distinct"
+            for name, w in self.windows.values()
+        )
+        return self.options.fill_gaps or bool(self.shifts) or trailing
+
+    def filled(self, source: str, deltas: dict[str, str], dense: bool) -> exp.Select:
         uses = self.builder.plan.uses
         delta_columns = list(deltas.values())
 
@@ -331,7 +345,8 @@ class Timeline:
             return exp.Select(expressions=columns).from_(table(name), copy=False)
 
         union = branch(source, {**{a: column(a) for a in uses}, HAS_DATA: exp.Literal.number(1)})
-        union = exp.union(union, branch("time_grid", {}), distinct=False)
+        if dense:
+            union = exp.union(union, branch("time_grid", {}), distinct=False)
         for cte, delta in deltas.items():
             union = exp.union(union, branch(cte, {delta: column(delta)}), distinct=False)
         values = [
@@ -343,47 +358,53 @@ class Timeline:
         filled = exp.Select(expressions=[*(column(n) for n in self.names), *values]).from_(
             exp.Subquery(this=union, alias=exp.TableAlias(this=ident("cells"))), copy=False
         )
-        inside = exp.Between(this=column(self.axis), low=self._bound("lo"), high=self._bound("hi"))
-        known = exp.Or(this=exp.Is(this=column(self.axis), expression=exp.Null()), expression=inside)
-        filled.set("where", exp.Where(this=known))
+        if dense:  # distinct-count closings past the last period are not cells of the result
+            inside = exp.Between(this=column(self.axis), low=self._bound("lo"), high=self._bound("hi"))
+            known = exp.Or(this=exp.Is(this=column(self.axis), expression=exp.Null()), expression=inside)
+            filled.set("where", exp.Where(this=known))
         group_by(filled, (column(n) for n in self.names))
         return filled
 
     def _bound(self, name: str) -> exp.Expression:
         return exp.Subquery(this=exp.Select(expressions=[column(name)]).from_(table("time_bounds"), copy=False))
 
-    def window_spec(self, window: Window, function: exp.Expression) -> exp.Expression:
-        """`function` over the window: partitioned by the other dimensions (and the to-date period), ordered by
-        the axis, which is unique within a partition."""
+    def window_spec(self, window: Window, function: type[exp.Func], value: str) -> exp.Expression:
+        """`function(value)` over the window: partitioned by the other dimensions (and the to-date period),
+        ordered by the axis, which is unique within a partition.
+
+        A row of unknown time (NULL axis) sorts first on some databases and last on others; its value is hidden
+        from the aggregate, so wherever it sorts it adds nothing to a frame, and its own result is NULL.
+        """
         known = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
-        # rows of unknown time form their own partition: NULLs sort first on some databases and would otherwise
-        # enter the frames of the first periods
-        unknown = exp.Case(ifs=[exp.If(this=known.copy(), true=exp.Literal.number(0))], default=exp.Literal.number(1))
-        partition: list[exp.Expression] = [unknown, *(column(n) for n in self.others)]
+        argument = exp.Case(ifs=[exp.If(this=known.copy(), true=column(value))])
+        partition: list[exp.Expression] = [column(n) for n in self.others]
         if window.to_date is not None:
             partition.append(self.calendar.truncate(column(self.axis), window.to_date))
         start = "UNBOUNDED" if window.rows is None else exp.Literal.number(window.rows - 1)
         over = exp.Window(
-            this=function,
-            partition_by=partition,
+            this=function(this=argument),
+            partition_by=partition or None,
             order=exp.Order(expressions=[exp.Ordered(this=column(self.axis), nulls_first=True)]),
             spec=exp.WindowSpec(kind="ROWS", start=start, start_side="PRECEDING", end="CURRENT ROW"),
         )
         return exp.Case(ifs=[exp.If(this=known, true=over)])
 
-    def windowed(self, columns: list[str], deltas: set[str]) -> exp.Select:
-        select = [column(n) for n in self.names] + [column(c) for c in columns]
+    def windowed(self, stage: str, columns: list[str], deltas: set[str]) -> exp.Select:
+        select: list[exp.Expression] = [column(n) for n in self.names] + [column(c) for c in columns]
+        if HAS_DATA not in columns:  # straight from the aggregates: every row has data
+            select.append(alias(exp.Literal.number(1), HAS_DATA))
+            columns.append(HAS_DATA)
         for variant, (name, window) in self.windows.items():
             agg = self.builder.plan.uses[name].measure.agg
             if f"{variant}__delta" in deltas:  # the running sum of +1/-1 at openings and closings
                 running = Window(None, window.to_date)
-                value = coalesce_zero(self.window_spec(running, exp.Sum(this=column(f"{variant}__delta"))))
+                value = coalesce_zero(self.window_spec(running, exp.Sum, f"{variant}__delta"))
             elif agg in ADDITIVE:
-                value = coalesce_zero(self.window_spec(window, exp.Sum(this=column(name))))
+                value = coalesce_zero(self.window_spec(window, exp.Sum, name))
             else:
-                value = self.window_spec(window, (exp.Min if agg == "min" else exp.Max)(this=column(name)))
+                value = self.window_spec(window, exp.Min if agg == "min" else exp.Max, name)
             select.append(alias(value, variant))
-        return exp.Select(expressions=select).from_(table("filled"), copy=False)
+        return exp.Select(expressions=select).from_(table(stage), copy=False)
 
     def compared_stage(self, stage: str, columns: list[str]) -> exp.Select:
         variants = list(self.shifts)
