@@ -210,3 +210,19 @@ def test_demo_report_names_are_unique_files(project, document: dict) -> None:
 
     names = [name for name, _ in report_tables(document)]
     assert len(names) == len(set(names))
+
+
+def test_builtin_renderer_bins_a_histogram() -> None:
+    values = [{"v": v} for v in (1, 2, 3, 11, 12, 25, None)]
+    spec = {
+        "data": {"values": values},
+        "mark": "bar",
+        "encoding": {
+            "x": {"field": "v", "type": "quantitative", "bin": {"maxbins": 3}},
+            "y": {"aggregate": "count", "type": "quantitative"},
+        },
+    }
+    root = ET.fromstring(render_svg(spec))
+    bars = [e for e in root.iter() if e.tag.endswith("rect") and e.get("rx") == "2"]
+    heights = sorted(float(b.get("height")) for b in bars)
+    assert len(bars) == 3 and heights[2] == pytest.approx(3 * heights[0], abs=0.5)  # 3 in 0-10, 2 in 10-20, 1 in 20-30

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -37,16 +36,19 @@ def sparkline(values: list[Any], width: int = 120, height: int = 32) -> str:
 
 
 def _with_svgs(request: RenderRequest) -> dict[str, Any]:
-    """A copy of the document with each chart's SVG and each tile's sparkline added (as strings)."""
-    document = copy.deepcopy(request.document)
-    for section in document["sections"]:
+    """The document with each chart's SVG and each tile's sparkline added. Only the dicts that change are copied:
+    a deep copy of an analysis's full tables (every customer) would cost more than drawing the page."""
+    sections = []
+    for original in request.document["sections"]:
+        section = dict(original)
         if section["type"] == "chart":
             section["svg"] = request.chart_svg(section)
-        for chart in section.get("charts", []):
-            chart["svg"] = request.chart_svg(chart)
-        for tile in section.get("tiles", []):
-            tile["spark_svg"] = sparkline(tile["spark"])
-    return document
+        if "charts" in section:
+            section["charts"] = [{**chart, "svg": request.chart_svg(chart)} for chart in section["charts"]]
+        if "tiles" in section:
+            section["tiles"] = [{**tile, "spark_svg": sparkline(tile["spark"])} for tile in section["tiles"]]
+        sections.append(section)
+    return {**request.document, "sections": sections}
 
 
 def render_html(request: RenderRequest) -> str:
@@ -63,8 +65,8 @@ def render_md(request: RenderRequest) -> str:
 
 
 def _json_ready(document: dict[str, Any]) -> dict[str, Any]:
-    """Tables as arrays of row objects (with their column metadata alongside), as `analyze --format json` has them."""
-    document = copy.deepcopy(document)
+    """Tables as arrays of row objects (with their column metadata alongside), as `analyze --format json` has them.
+    Builds new containers all the way down, so the document itself is left as it was."""
 
     def convert(node: Any) -> Any:
         if isinstance(node, dict):

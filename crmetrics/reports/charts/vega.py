@@ -165,10 +165,13 @@ def _heatmap(rows: list[dict], cols: dict[str, dict], by: list[str], metric: str
         },
         {
             "mark": {"type": "text", "fontSize": 10},
-            "encoding": {"text": {"field": "label"}, "color": {
+            "encoding": {
+                "text": {"field": "label"},
+                "color": {
                     "condition": {"test": {"field": "value", "gt": (low + high) / 2}, "value": "#ffffff"},
                     "value": "#101828",
-                }},
+                },
+            },
         },
     ]
     spec = _base(data, None, enc, layer=layer)
