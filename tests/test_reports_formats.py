@@ -55,7 +55,7 @@ def test_html_is_self_contained_accessible_and_escaped(project, document: dict) 
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing loaded from the network
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Review &lt;2024&gt;" in html  # the title is escaped too
-    assert '<th scope="col"' in html
+    assert '<th scope="col"' in html and '<caption class="visually-hidden">By region</caption>' in html
     svgs = re.findall(r"<svg xmlns=.*?</svg>", html, re.S)
     assert len(svgs) == 2
     for svg in svgs:
