@@ -25,7 +25,7 @@ version: 1
 name: time_test
 connection: duckdb:///time.duckdb
 settings:
-  timezone: America/New_York
+  {zone_setting}
   fiscal_year_start: {fiscal_start}
   week_start: {week_start}
 entities:
@@ -42,7 +42,7 @@ entities:
     time: ordered_at
     joins: {{customers: customer_id}}
     dimensions:
-      ordered_at: {{type: time, timezone: UTC}}
+      ordered_at: {{type: time{zone_column}}}
       channel: {{}}
       months_since_first: {{tenure: customers.first_order_at, grain: month}}
       quarters_since_signup: {{tenure: customers.signed_up_on, grain: quarter}}
@@ -116,10 +116,13 @@ class TimeData:
     orders: list[tuple]  # (order_id, customer_id, ordered_at naive UTC, amount, channel)
     targets: list[tuple]  # (customer_id, month, amount)
     balances: list[tuple]  # (account, region, day, amount)
+    zone: str | None = ZONE
 
     def local_day(self, utc: dt.datetime) -> dt.date:
-        """The date of a naive UTC timestamp in the project's time zone (America/New_York)."""
-        return utc.replace(tzinfo=UTC).astimezone(zoneinfo.ZoneInfo(ZONE)).date()
+        """The date of a naive UTC timestamp in the project's time zone (America/New_York, or UTC without one)."""
+        if self.zone is None:
+            return utc.date()
+        return utc.replace(tzinfo=UTC).astimezone(zoneinfo.ZoneInfo(self.zone)).date()
 
     def region_of(self, customer_id: int) -> str | None:
         return next((c[1] for c in self.customers if c[0] == customer_id), None)
@@ -166,8 +169,8 @@ def _orders(rng: random.Random) -> list[tuple]:
     return rows
 
 
-def build(root: Path, fiscal_start: int = 4, week_start: str = "monday") -> TimeData:
-    """Write the database and the project into `root`."""
+def build(root: Path, fiscal_start: int = 4, week_start: str = "monday", zone: str | None = ZONE) -> TimeData:
+    """Write the database and the project into `root` (without a time zone when `zone` is None)."""
     rng = random.Random(20240229)
     customers = [
         (1, "north", dt.date(2022, 11, 5)),
@@ -193,7 +196,14 @@ def build(root: Path, fiscal_start: int = 4, week_start: str = "monday") -> Time
         ("a", "north", dt.date(2024, 4, 30), 30.0),
     ]
     root.mkdir(parents=True, exist_ok=True)
-    (root / "crmetrics.yml").write_text(PROJECT_YAML.format(fiscal_start=fiscal_start, week_start=week_start))
+    (root / "crmetrics.yml").write_text(
+        PROJECT_YAML.format(
+            fiscal_start=fiscal_start,
+            week_start=week_start,
+            zone_setting=f"timezone: {zone}" if zone else "row_limit: 1000",
+            zone_column=", timezone: UTC" if zone else "",
+        )
+    )
     con = duckdb.connect(str(root / "time.duckdb"))
     con.execute("CREATE TABLE customers (customer_id INTEGER, region VARCHAR, signed_up_on DATE)")
     _insert(con, "customers", customers)
@@ -207,7 +217,7 @@ def build(root: Path, fiscal_start: int = 4, week_start: str = "monday") -> Time
     con.execute("CREATE TABLE balances (account VARCHAR, region VARCHAR, day DATE, amount DOUBLE)")
     _insert(con, "balances", balances)
     con.close()
-    return TimeData(root, customers, orders, targets, balances)
+    return TimeData(root, customers, orders, targets, balances, zone)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, name: str, rows: list[tuple]) -> None:

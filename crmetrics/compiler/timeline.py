@@ -341,7 +341,11 @@ class Timeline:
         def branch(name: str, own: dict[str, exp.Expression]) -> exp.Select:
             values = [*uses, HAS_DATA, *delta_columns]
             columns = [column(n) for n in self.names]
-            columns += [alias(own[v], v) if v in own else alias(exp.Null(), v) for v in values]
+            # a column NULL in every branch of a sub-union would be typed text on PostgreSQL: deltas are integers
+            missing = {
+                d: exp.Cast(this=exp.Null(), to=exp.DataType(this=exp.DataType.Type.BIGINT)) for d in delta_columns
+            }
+            columns += [alias(own[v], v) if v in own else alias(missing.get(v, exp.Null()), v) for v in values]
             return exp.Select(expressions=columns).from_(table(name), copy=False)
 
         union = branch(source, {**{a: column(a) for a in uses}, HAS_DATA: exp.Literal.number(1)})
@@ -412,7 +416,8 @@ class Timeline:
             expressions=[column(n) for n in self.names]
             + [column(c) for c in columns]
             + [alias(exp.Literal.number(1), CURRENT)]
-            + [alias(exp.Null(), v) for v in variants]
+            # NULL of the source column's type (a bare NULL here would be typed text on PostgreSQL)
+            + [alias(exp.Nullif(this=column(src), expression=column(src)), v) for v, (src, _) in self.shifts.items()]
         ).from_(table(stage), copy=False)
         union: exp.Expression = current
         for shift in dict.fromkeys(s for _, s in self.shifts.values()):
