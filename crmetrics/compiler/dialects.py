@@ -197,6 +197,9 @@ def date_differences(node: exp.Expression, dialect: str) -> exp.Expression:
             this=exp.IntDiv(this=exp.Paren(this=_months(end, dialect) - 1), expression=exp.Literal.number(divisor))
             - exp.IntDiv(this=exp.Paren(this=_months(start, dialect) - 1), expression=exp.Literal.number(divisor))
         )
+    if unit == "SECOND" and dialect in ("spark", "databricks", "hive"):
+        # second boundaries crossed, as DuckDB counts them: UNIX_TIMESTAMP drops the fraction (sessions run in UTC)
+        return exp.Paren(this=_fn("UNIX_TIMESTAMP", end) - _fn("UNIX_TIMESTAMP", start))
     if dialect in ("sqlite", "spark", "databricks", "hive"):
         raise CompileError(f"cannot compile for {dialect}: DATE_DIFF in {unit.lower()}s is not supported")
     return node
