@@ -11,7 +11,7 @@ import re
 import warnings
 from typing import Any
 
-from crmetrics.reports.charts.svg import render_svg
+from crmetrics.reports.charts.svg import _thin_rows, render_svg
 
 __all__ = ["RENDERERS", "available_renderer", "to_svg"]
 
@@ -31,7 +31,7 @@ def to_svg(spec: dict[str, Any], title: str = "", renderer: str = "auto") -> str
         import vl_convert
 
         try:
-            svg = vl_convert.vegalite_to_svg(spec)
+            svg = vl_convert.vegalite_to_svg(_lighter(spec))
         except ValueError as error:
             # a spec this Vega-Lite version rejects: the built-in renderer may still draw it, and the report goes on
             warnings.warn(f"vl-convert could not render chart {title!r}: {str(error).splitlines()[0]}", stacklevel=2)
@@ -41,6 +41,17 @@ def to_svg(spec: dict[str, Any], title: str = "", renderer: str = "auto") -> str
         label = title or "chart"
         return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" class="chart" ', 1)
     return render_svg(spec, title)
+
+
+def _lighter(spec: dict[str, Any]) -> dict[str, Any]:
+    """A single long line thinned as the built-in renderer thins it (same picture, a fraction of the time)."""
+    values = (spec.get("data") or {}).get("values")
+    mark = spec.get("mark")
+    kind = mark.get("type") if isinstance(mark, dict) else mark
+    if not isinstance(values, list) or "layer" in spec or "transform" in spec:
+        return spec
+    thinned = _thin_rows(values, kind, spec.get("encoding") or {})
+    return spec if thinned is values else {**spec, "data": {"values": thinned}}
 
 
 def _viewbox(match: re.Match[str]) -> str:

@@ -30,7 +30,7 @@ from crmetrics.reports.charts.scales import (
     time_text,
 )
 
-__all__ = ["render_svg"]
+__all__ = ["MAX_LINE_POINTS", "render_svg"]
 
 UNSUPPORTED = ("facet", "repeat", "concat", "hconcat", "vconcat", "params", "selection")
 MARKS = ("bar", "line", "area", "point", "circle", "square", "rect", "rule", "text", "arc", "tick")
