@@ -59,6 +59,8 @@ entities:
       region: {}
       stage: {}
       last_stage: {}
+      kept_stage: {expr: "COALESCE(last_stage, stage)", description: the stage column of a CRM that keeps it on loss}
+      is_lost: {expr: "stage = 'closed_lost'", type: boolean}
       created_at: {type: time}
       closed_at: {type: time}
       t_prospecting: {type: time}

@@ -156,6 +156,24 @@ def test_history_tie_between_loss_and_stage_counts_as_lost(project: crmetrics.Pr
     assert all(r["records"] == 0 for r in result.tables["open_pipeline"].records())
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_stage_column_that_keeps_the_last_stage_with_a_lost_condition(project: crmetrics.Project, shape: str) -> None:
+    # lost records keep the last stage they reached in the stage column; a condition says they were lost
+    standard = project.analyze("stage_funnel")
+    kept = project.analyze(
+        "stage_funnel",
+        stage="opportunities.kept_stage",
+        last_stage="opportunities.kept_stage",
+        lost_stages=[],
+        lost_when="opportunities.is_lost",
+    )
+    assert kept.tables["funnel"].rows == standard.tables["funnel"].rows
+    assert kept.tables["open_pipeline"].rows == standard.tables["open_pipeline"].rows
+    if shape != "stage_funnel":  # the other shapes accept the condition on top of their own loss marks
+        both = project.analyze(shape, lost_when="opportunities.is_lost")
+        assert both.tables["open_pipeline"].rows == project.analyze(shape).tables["open_pipeline"].rows
+
+
 def test_funnel_parameter_errors(project: crmetrics.Project) -> None:
     with pytest.raises(ConfigError):
         project.analyze("stage_funnel", stage_times=["opportunities.t_won"])  # two shapes at once
@@ -242,6 +260,19 @@ def test_pipeline_by_owner_and_overall_figures(project: crmetrics.Project, data:
     lost = sum(v["lost"] for v in expected.values())
     assert figures["win_rate"] == pytest.approx(won / (won + lost))
     assert figures["weighted_forecast"] == pytest.approx(sum(v["weighted_forecast"] for v in expected.values()))
+
+
+def test_pipeline_with_a_stage_column_that_keeps_the_last_stage(project: crmetrics.Project) -> None:
+    standard = project.analyze("forecast")
+    kept = project.analyze(
+        "forecast",
+        stage="opportunities.kept_stage",
+        last_stage="opportunities.kept_stage",
+        lost_stages=[],
+        lost_when="opportunities.is_lost",
+    )
+    for table in ("pipeline", "stage_probabilities"):
+        assert kept.tables[table].rows == standard.tables[table].rows
 
 
 def test_pipeline_rejects_probabilities_of_unknown_stages(project: crmetrics.Project) -> None:

@@ -23,6 +23,7 @@ from crmetrics.analysis.lifecycle_sql import (
     breakdown,
     coalesce_zero,
     col,
+    condition,
     days_between,
     entity_param,
     flag,
@@ -70,6 +71,7 @@ PARAMETERS = Obj(
         "history_time": Field(Str(description="Shape (c): when the stage was entered (default: its `time`).")),
         "lost_stages": Field(ListOf(item=Str(), single=True, description="Stage values that mean lost (a, c).")),
         "lost_at": Field(Str(description="Shape (b): time dimension set when the record was lost.")),
+        "lost_when": Field(Str(description="Any shape: a condition over dimension references marking lost records.")),
         "skipped": Field(Str(enum=("reached", "not_reached"), description="How skipped stages count (reached).")),
         "by": Field(ListOf(item=Str(), single=True, description="Dimension references to break down by.")),
         "window_days": Field(Num(minimum=0, description="Count stages reached within this many days of entry.")),
@@ -99,6 +101,8 @@ class _Records:
         return self._history()
 
     def _status(self, won: exp.Expression, lost: exp.Expression, known: exp.Expression) -> exp.Expression:
+        if self.ctx.params.get("lost_when"):
+            lost = exp.or_(lost, condition(self.frame, self.ctx.params["lost_when"], "lost_when"))
         return exp.Case(
             ifs=[
                 exp.If(this=lost, true=exp.Literal.string("lost")),
@@ -365,6 +369,7 @@ METHOD = AnalysisMethod(
             "history_stage": "dimension",
             "history_time": "dimension",
             "lost_at": "dimension",
+            "lost_when": "condition",
             "by": "dimension",
             "amount": "measure",
         },

@@ -325,6 +325,12 @@ def _problem(model: SemanticModel, kind: str, value: Any) -> str | None:
         return None  # the schema already reported the wrong type
     if kind == "entity":
         return None if value in model.entities else str(ReferenceNotFound("entity", value, model.entities).message)
+    if kind == "condition":
+        try:
+            parse_filter(model, value)
+        except CrmetricsError as error:
+            return error.message
+        return None
     if kind == "measure":
         if model.measure(value) is None:
             return str(ReferenceNotFound("measure", value, model.measure_refs()).message)

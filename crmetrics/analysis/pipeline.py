@@ -19,6 +19,7 @@ from crmetrics.analysis.lifecycle_sql import (
     breakdown,
     coalesce_zero,
     col,
+    condition,
     days_between,
     entity_param,
     flag,
@@ -66,6 +67,7 @@ PARAMETERS = Obj(
             ListOf(item=Str(), single=True, min_items=1, description="Values meaning won."), required=True
         ),
         "lost_stages": Field(ListOf(item=Str(), single=True, description="Values meaning lost.")),
+        "lost_when": Field(Str(description="A condition over dimension references marking lost deals.")),
         "last_stage": Field(Str(description="entity.dimension: the last open stage a lost deal reached.")),
         "probabilities": Field(MapOf(Num(minimum=0, maximum=1), description="Declared win probability per stage.")),
         "by": Field(ListOf(item=Str(), single=True, description="Dimension references, e.g. the owner.")),
@@ -88,6 +90,10 @@ class _Deals:
         self.index = stage_index(value, self.stages)
         self.won = is_in(value.copy(), as_list(ctx.params["won_stages"]))
         self.lost = is_in(value.copy(), as_list(ctx.params.get("lost_stages")))
+        if ctx.params.get("lost_when"):
+            # a stage column that keeps the last stage reached marks losses elsewhere
+            marked = exp.or_(self.lost, condition(self.frame, ctx.params["lost_when"], "lost_when"))
+            self.lost = exp.EQ(this=flag(marked), expression=num(1))  # a NULL condition is not a loss
         furthest = self.index.copy()
         if ctx.params.get("last_stage"):
             last = stage_index(self.frame.dimension(ctx.params["last_stage"]), self.stages)
@@ -272,6 +278,7 @@ METHOD = AnalysisMethod(
             "period": "dimension",
             "created": "dimension",
             "closed": "dimension",
+            "lost_when": "condition",
         }
     ),
 )
