@@ -36,6 +36,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("time_funnel", {"window_days": 7, "skipped": "not_reached"}),
     ("history_funnel", {"window_days": 7, "by": "opportunities.region"}),
     ("forecast", {"by": "opportunities.owner"}),
+    ("forecast", {"stage": "opportunities.kept_stage", "lost_stages": [], "lost_when": "opportunities.is_lost"}),
     ("forecast", {"probabilities": {"prospecting": 0.1, "qualification": 0.2, "proposal": 0.4, "negotiation": 0.7}}),
     ("activity_churn", {"measure": "orders.revenue"}),
     ("activity_churn", {"grain": "week", "inactivity_days": 30}),
