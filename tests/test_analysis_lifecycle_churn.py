@@ -166,9 +166,11 @@ def test_contract_churn_as_of_cuts_the_series(project: crmetrics.Project) -> Non
     assert rows[-1]["period"] == dt.date(2023, 6, 1)
 
 
-def reference_risk(data: LifecycleData, k: float = 2.0, min_events: int = 3) -> list[tuple]:
+def reference_risk(
+    data: LifecycleData, k: float = 2.0, min_events: int = 3, as_of: dt.date | None = None
+) -> list[tuple]:
     days = event_days(data)
-    as_of = max(day for dates in days.values() for day in dates)
+    as_of = as_of or max(day for dates in days.values() for day in dates)
     out = []
     for key, dates in days.items():
         ordered = sorted(dates)
@@ -209,3 +211,13 @@ def test_churn_parameter_errors(project: crmetrics.Project) -> None:
         project.analyze("activity_churn", end="customers.signed_up_at")  # both shapes
     with pytest.raises(CrmetricsError):
         project.analyze("contract_churn", as_of="last tuesday")
+
+
+def test_as_of_ignores_later_events(project: crmetrics.Project, data: LifecycleData) -> None:
+    as_of = dt.date(2023, 9, 15)
+    cut = LifecycleData(data.root, orders=[o for o in data.orders if o[2] is None or o[2].date() <= as_of])
+    result = project.analyze("activity_churn", as_of=as_of.isoformat(), measure="orders.revenue")
+    table = result.tables["churn"]
+    assert [r[:8] for r in table.rows] == [approx_row(r) for r in reference_activity(cut, 60)]
+    assert table.records()[-1]["period"] == dt.date(2023, 9, 1)
+    assert result.tables["at_risk"].rows == [approx_row(r) for r in reference_risk(cut, as_of=as_of)]

@@ -15,10 +15,11 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
-from crmetrics.analysis.churn_risk import RISK, event_days, parse_as_of, risk_query
+from crmetrics.analysis.churn_risk import RISK, date_literal, event_days, parse_as_of, risk_query
 from crmetrics.analysis.lifecycle_sql import (
     PERIOD_GRAINS,
     add_days,
+    cast,
     col,
     entity_param,
     member_key,
@@ -196,6 +197,9 @@ def revenue_query(ctx: AnalysisContext, grain: str) -> exp.Select:
     when_ = raw_time(frame, ctx.params.get("time"))
     rows = frame.select({"k": key, "p": period_of(when_, grain), "m": frame.measure_value(ctx.params["measure"])})
     rows = rows.where(not_null(key.copy()), not_null(when_.copy()), copy=False)
+    as_of = parse_as_of(ctx)
+    if as_of is not None:
+        rows = rows.where(exp.LTE(this=cast(when_.copy(), DATE), expression=date_literal(as_of)), copy=False)
     per = select({"k": col("k"), "p": col("p"), "m": exp.Sum(this=col("m"))}, "ev").group_by(
         col("k"), col("p"), copy=False
     )

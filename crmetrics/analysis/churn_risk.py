@@ -41,6 +41,11 @@ def parse_as_of(ctx: AnalysisContext) -> dt.date | None:
         raise AnalysisError(f"analysis '{ctx.name}': as_of must be a date YYYY-MM-DD, not {text!r}") from None
 
 
+def date_literal(day: dt.date) -> exp.Expression:
+    """CAST('YYYY-MM-DD' AS DATE)."""
+    return cast(exp.Literal.string(day.isoformat()), DATE)
+
+
 def event_days(ctx: AnalysisContext) -> tuple[str, dict[str, exp.Expression]]:
     """The name of the entity's key, and CTEs whose `days` has one row per (key, day with an event)."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
@@ -48,6 +53,9 @@ def event_days(ctx: AnalysisContext) -> tuple[str, dict[str, exp.Expression]]:
     key = member_key(frame, entity)
     day = cast(raw_time(frame, ctx.params.get("time")), DATE)
     rows = frame.select({"k": key, "d": day}).where(not_null(key.copy()), not_null(day.copy()), copy=False)
+    as_of = parse_as_of(ctx)
+    if as_of is not None:  # events after the observation day are not known yet
+        rows = rows.where(exp.LTE(this=day.copy(), expression=date_literal(as_of)), copy=False)
     days = select({"k": col("k"), "d": col("d")}, "ev").group_by(col("k"), col("d"), copy=False)
     return ctx.model.entities[entity].key or "key", {"ev": rows, "days": days}
 
@@ -76,11 +84,7 @@ def risk_query(ctx: AnalysisContext) -> tuple[exp.Select, str]:
         "gaps",
     ).group_by(col("k"), copy=False)
     as_of = parse_as_of(ctx)
-    today = (
-        cast(exp.Literal.string(as_of.isoformat()), DATE)
-        if as_of
-        else select({"last": exp.Max(this=col("d"))}, "days").subquery()
-    )
+    today = date_literal(as_of) if as_of else select({"last": exp.Max(this=col("d"))}, "days").subquery()
     since = exp.DateDiff(this=today, expression=col("last_event"), unit=exp.Var(this="DAY"))
     k = float(ctx.params.get("risk_multiplier", 2))
     scored = select(
