@@ -102,7 +102,7 @@ def test_every_chart_renders_without_errors(pages: dict[str, Path], renderer: st
     assert len(report["charts"]) >= 15
     for chart in report["charts"]:
         assert chart["width"] > 100 and chart["height"] > 50, chart
-        assert chart["marks"] >= 2, chart
+        assert chart["marks"] >= 1, chart  # at least one drawn data mark (a single line is one path)
     assert report["sortable"] > 0  # the interactive script ran
 
 
