@@ -32,6 +32,8 @@ def fmt(value: Any, format: str = "number") -> str:
     number = _number(value)
     if number is None:
         return str(value)
+    if format == "decimal":
+        return f"{number:,.2f}"
     if format == "id":
         return str(int(number)) if number == int(number) else str(value)
     if format == "percent":

@@ -28,6 +28,8 @@ def column_meta(model: SemanticModel | None, name: str, values: list[Any]) -> di
     numeric = numeric and any(v is not None for v in values)
     # identifiers are numbers but not quantities: no thousands separators
     kind = "id" if name == "id" or name.endswith(("_id", ".id")) else "number"
+    if kind == "number" and any(isinstance(v, float) and not v.is_integer() for v in values):
+        kind = "decimal"  # one format for the whole column: 5,987.00 next to 5,929.47, not 5,987
     meta: dict[str, Any] = {"name": name, "label": humanize(name), "format": kind, "numeric": numeric}
     if model is None:
         return meta

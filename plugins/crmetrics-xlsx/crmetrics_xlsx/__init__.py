@@ -23,6 +23,7 @@ NUMBER_FORMATS = {
     "integer": "#,##0",
     "percent": "0.0%",
     "number": "#,##0.00##",
+    "decimal": "#,##0.00",
     "duration": "#,##0.0",
     "id": "0",
     "date": "yyyy-mm-dd",
