@@ -77,9 +77,13 @@ def open_clickhouse(url: str, root: str, settings: Mapping[str, Any]) -> Engine:
 
 def open_spark(url: str, root: str, settings: Mapping[str, Any]) -> Engine:
     """`spark://local[N]`, `spark://host:7077` or a Spark Connect URL `sc://host:15002`."""
-    from crmetrics.engines.spark import SparkEngine, open_session
+    from crmetrics.engines.base import require
+    from crmetrics.engines.spark import SparkEngine, open_session, running_session
 
-    return SparkEngine(open_session(url), owned=not url.startswith("sc://"))
+    require("pyspark", "spark", "a Spark connection")
+    # a session that was already running belongs to its creator: closing the project must not stop it
+    started_here = not url.startswith("sc://") and running_session() is None
+    return SparkEngine(open_session(url), owned=started_here)
 
 
 def wrap_known_driver(connection: Any) -> Engine | None:

@@ -59,28 +59,39 @@ def check_read_only(sql: str, dialect: str) -> exp.Expression:
 
 
 class Watchdog:
-    """Calls `cancel` once `seconds` have passed, unless the block ends first; `fired` says whether it did."""
+    """Calls `cancel` once `seconds` have passed, and again every `repeat` seconds until the block ends.
 
-    def __init__(self, seconds: float | None, cancel: Callable[[], Any]) -> None:
-        self.seconds, self.cancel, self.fired = seconds, cancel, False
-        self._timer: threading.Timer | None = None
+    Repeating matters where a cancel can arrive before the database has started the work it would cancel (Spark
+    plans a query before its jobs exist, and interrupting a tag with no jobs yet does nothing). `fired` says whether
+    the time ran out.
+    """
 
-    def _fire(self) -> None:
+    def __init__(self, seconds: float | None, cancel: Callable[[], Any], repeat: float = 0.5) -> None:
+        self.seconds, self.cancel, self.repeat, self.fired = seconds, cancel, repeat, False
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _watch(self) -> None:
+        if self._done.wait(self.seconds):
+            return
         self.fired = True
-        # the query may have just finished; what it returned or raised is reported instead
-        with contextlib.suppress(Exception):
-            self.cancel()
+        while True:
+            # the query may have just finished; what it returned or raised is reported instead
+            with contextlib.suppress(Exception):
+                self.cancel()
+            if self._done.wait(self.repeat):
+                return
 
     def __enter__(self) -> Watchdog:
         if self.seconds:
-            self._timer = threading.Timer(self.seconds, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+            self._thread = threading.Thread(target=self._watch, name="crmetrics-timeout", daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def accepts_timeout(engine: Any) -> bool:

@@ -4,8 +4,9 @@ URLs: `spark://local` or `spark://local[4]` (a local session), `spark://host:707
 `sc://host:15002` (Spark Connect). A `SparkSession` passed to the Python API is used as it is. Tables are whatever
 the session's catalog holds (Hive metastore, Unity Catalog, temporary views).
 
-Timeouts tag each query's jobs (`SparkSession.addTag`) and interrupt the tag (`interruptTag`) when time is up; both
-classic and Connect sessions support that from Spark 4.0.
+Timeouts tag each query's jobs and cancel the tag when time is up (`SparkContext.addJobTag`/`cancelJobsWithTag` in a
+classic session, `SparkSession.addTag`/`interruptTag` in Spark Connect), repeatedly, because a query's jobs only exist
+once Spark has planned it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def master_of(url: str) -> str:
 
 
 def open_session(url: str, conf: dict[str, str] | None = None) -> Any:
-    """Get or create the SparkSession a URL names."""
+    """Get or create the SparkSession a URL names (an already running session of this process is reused)."""
     require("pyspark", "spark", "a Spark connection")
     from pyspark.sql import SparkSession
 
@@ -50,6 +51,13 @@ def open_session(url: str, conf: dict[str, str] | None = None) -> Any:
         return builder.getOrCreate()
     except Exception as error:
         raise ConnectionFailed(f"cannot start or reach Spark at {url!r}: {error}".strip()) from None
+
+
+def running_session() -> Any:
+    """The classic SparkSession already active in this process, if any."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
 
 
 def is_spark_session(obj: Any) -> bool:
@@ -65,13 +73,26 @@ class SparkEngine:
         self.session = session
         self._owned = owned
 
-    def execute(self, sql: str, columns: list[str], timeout: float | None = None) -> Result:
-        """Run one SELECT; after `timeout` seconds its Spark jobs are interrupted."""
-        tag = f"crmetrics-{uuid.uuid4().hex}"
-        if timeout:
-            self.session.addTag(tag)
+    def _tagging(self) -> tuple[Any, Any, Any]:
+        """(add, cancel, remove) for job tags: the SparkContext's in a classic session, the session's in Connect.
+
+        A classic session's `SparkSession.addTag` does not reach the jobs a query runs; `SparkContext.addJobTag`
+        does (both are per thread).
+        """
         try:
-            with Watchdog(timeout, lambda: self.session.interruptTag(tag)) as watchdog:
+            context = self.session.sparkContext
+        except Exception:  # Spark Connect has no SparkContext
+            return self.session.addTag, self.session.interruptTag, self.session.removeTag
+        return context.addJobTag, context.cancelJobsWithTag, context.removeJobTag
+
+    def execute(self, sql: str, columns: list[str], timeout: float | None = None) -> Result:
+        """Run one SELECT; after `timeout` seconds its Spark jobs are cancelled."""
+        tag = f"crmetrics-{uuid.uuid4().hex}"
+        add, cancel, remove = self._tagging() if timeout else (None, None, None)
+        if add is not None:
+            add(tag)
+        try:
+            with Watchdog(timeout, lambda: cancel(tag)) as watchdog:  # type: ignore[misc]
                 try:
                     table = self.session.sql(sql).toArrow()
                 except Exception as error:
@@ -80,8 +101,8 @@ class SparkEngine:
                     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                     raise ExecutionError(f"Spark could not run the query: {message}") from None
         finally:
-            if timeout:
-                self.session.removeTag(tag)
+            if remove is not None:
+                remove(tag)
         arrow, rows = normalise.arrow(table, columns)
         return Result(columns, rows, sql, _arrow=arrow)
 
