@@ -76,6 +76,9 @@ class ModelBuilder:
                 "sqlite": "sqlite",
                 "clickhouse": "clickhouse",
                 "chdb": "clickhouse",
+                "postgres": "postgres",
+                "spark": "spark",
+                "sc": "spark",
             }.get(scheme, "duckdb")
         return "duckdb"
 
