@@ -12,7 +12,7 @@ from crmetrics.analysis.base import AnalysisMethod, AnalysisResult, Figure
 from crmetrics.dsl.schema import Field, Obj, Str
 from crmetrics.errors import QueryError, RenderError
 from crmetrics.hookspecs import hookimpl
-from crmetrics.reports import build_document, report_format, resolve_params
+from crmetrics.reports import build_document, render_report, report_format, resolve_params
 from crmetrics.reports.period import Period, shift_months
 from crmetrics.reports.render import render_document
 from crmetrics.result import Result
@@ -198,6 +198,8 @@ def test_analysis_sections_render_the_method_default_and_contain_failures(tmp_pa
     assert len(doc["warnings"]) == 1
     html = render_document(doc, report_format(project, "html"), project.model.root, {"charts": "builtin"})
     assert "This section could not be built: the plugin broke" in html
+    md = render_report(project, "review", "md", tmp_path / "r.md", keep_going=True).read_text(encoding="utf-8")
+    assert "**This section could not be built:** the plugin broke" in md
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg"') == 3  # two report charts and the analysis chart
     project.close()
 

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--segment", action="append", default=[], dest="segments", help="a segment (repeatable)")
     parser.add_argument("--where", help="a filter over dimension references, added to every section")
     parser.add_argument("--grain", choices=("day", "week", "month", "quarter", "year"), help="trend-line grain")
+    parser.add_argument(
+        "--keep-going", action="store_true", help="show a failing section as a warning instead of stopping"
+    )
     add_render_options(parser)
     add_project_options(parser)
     parser.set_defaults(run=run)
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         where=args.where,
         grain=args.grain,
         context=parse_context(args.context),
+        keep_going=args.keep_going,
     )
     sys.stdout.write(f"{path}\n")
     return 0

@@ -41,13 +41,18 @@ def render_report(
     format: str = "html",
     out: str | os.PathLike | None = None,
     options: Mapping[str, Any] | None = None,
+    keep_going: bool = False,
     **params: Any,
 ) -> Path:
-    """Build report `name`, render it as `format` and write it to `out` (default: `<name><extension>`)."""
+    """Build report `name`, render it as `format` and write it to `out` (default: `<name><extension>`).
+
+    `params` override the YAML's parameters (see `resolve_params`); with `keep_going` a failing section is shown
+    as a warning in its place instead of stopping the report."""
     fmt = report_format(project, format)
     raw = project.model.reports.get(name)
     if raw is None:
         raise ReferenceNotFound("report", name, project.model.reports)
-    document = build_document(project, name, resolve_params(raw.get("parameters") or {}, **params))
+    params_ = resolve_params(raw.get("parameters") or {}, **params)
+    document = build_document(project, name, params_, keep_going=keep_going)
     target = Path(out) if out is not None else Path(f"{name}{fmt.extension}")
     return write_output(render_document(document, fmt, project.model.root, options), target)
