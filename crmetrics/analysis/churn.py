@@ -38,7 +38,7 @@ from crmetrics.analysis.lifecycle_sql import (
     with_ctes,
 )
 from crmetrics.dsl.schema import NAME_PATTERN, Field, Num, Obj, Str
-from crmetrics.errors import AnalysisError
+from crmetrics.errors import AnalysisError, CompileError
 from crmetrics.result import Result
 
 DATE = exp.DataType.Type.DATE
@@ -298,12 +298,18 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     figures = []
     if ctx.params.get("events") and ctx.params.get("measure"):
         _merge_revenue(ctx, table, grain)
+    notes: list[str] = []
     if ctx.params.get("events"):
         tree, key_name = risk_query(ctx)
-        risk = ctx.run(tree, [key_name, *RISK, "at_risk_total"])
-        total = risk.rows[0][-1] if risk.rows else 0
-        tables["at_risk"] = Result([key_name, *RISK], [row[:-1] for row in risk.rows], risk.sql)
-        figures.append(Figure("at_risk", "Entities at risk of churning", total, "integer"))
+        try:
+            risk = ctx.run(tree, [key_name, *RISK, "at_risk_total"])
+        except CompileError as error:
+            # the risk list needs an exact median; an engine without one still gets the complete churn table
+            notes.append(f"no churn-risk list: {error.message}")
+        else:
+            total = risk.rows[0][-1] if risk.rows else 0
+            tables["at_risk"] = Result([key_name, *RISK], [row[:-1] for row in risk.rows], risk.sql)
+            figures.append(Figure("at_risk", "Entities at risk of churning", total, "integer"))
     closed = [r for r in table.records() if r["active_previous"]]
     if closed:
         latest = closed[-1]
@@ -316,7 +322,7 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
         tables=tables,
         figures=figures,
         charts=[_chart()],
-        notes=[],
+        notes=notes,
     )
 
 

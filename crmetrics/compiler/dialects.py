@@ -165,6 +165,13 @@ def sqlite_truncation(node: exp.Expression, dialect: str) -> exp.Expression:
     return _fn("DATE" if isinstance(node, exp.DateTrunc) else "DATETIME", value, *modifiers)
 
 
+def sqlite_date_parts(node: exp.Expression, dialect: str) -> exp.Expression:
+    """YEAR(x) and MONTH(x) as integers from STRFTIME (SQLite has neither function)."""
+    if dialect != "sqlite" or not isinstance(node, exp.Year | exp.Month):
+        return node
+    return _int(_fn("STRFTIME", exp.Literal.string("%Y" if isinstance(node, exp.Year) else "%m"), node.this))
+
+
 def _months(value: exp.Expression, dialect: str) -> exp.Expression:
     """Months since year 0 of a date, for month and quarter differences."""
     if dialect == "sqlite":
@@ -302,6 +309,7 @@ PASSES: tuple[tuple[Pass, tuple[type, ...], frozenset[str] | None], ...] = (
     (exact_percentiles, (exp.Median, exp.WithinGroup), None),
     (sqlite_truncation, (exp.TimestampTrunc, exp.DateTrunc, exp.DatetimeTrunc), frozenset({"sqlite"})),
     (date_differences, (exp.DateDiff,), None),
+    (sqlite_date_parts, (exp.Year, exp.Month), frozenset({"sqlite"})),
     (string_aggregation, (exp.GroupConcat,), frozenset({"sqlite", "clickhouse"})),
     (spark_decimal_average, (exp.Avg,), frozenset({"spark", "databricks"})),
     (nullable_lag, (exp.Lag, exp.Lead), frozenset({"clickhouse"})),
