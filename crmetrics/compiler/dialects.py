@@ -172,6 +172,13 @@ def sqlite_date_parts(node: exp.Expression, dialect: str) -> exp.Expression:
     return _int(_fn("STRFTIME", exp.Literal.string("%Y" if isinstance(node, exp.Year) else "%m"), node.this))
 
 
+def bigquery_iso_weeks(node: exp.Expression, dialect: str) -> exp.Expression:
+    """BigQuery's WEEK starts on Sunday; the week grain starts on Monday (ISOWEEK)."""
+    if isinstance(node, exp.TimestampTrunc | exp.DateTrunc | exp.DatetimeTrunc) and _unit(node) == "WEEK":
+        node.set("unit", exp.var("ISOWEEK"))
+    return node
+
+
 def _months(value: exp.Expression, dialect: str) -> exp.Expression:
     """Months since year 0 of a date, for month and quarter differences."""
     if dialect == "sqlite":
@@ -308,6 +315,7 @@ PASSES: tuple[tuple[Pass, tuple[type, ...], frozenset[str] | None], ...] = (
     (double_percentiles, (exp.Median, exp.WithinGroup), None),
     (exact_percentiles, (exp.Median, exp.WithinGroup), None),
     (sqlite_truncation, (exp.TimestampTrunc, exp.DateTrunc, exp.DatetimeTrunc), frozenset({"sqlite"})),
+    (bigquery_iso_weeks, (exp.TimestampTrunc, exp.DateTrunc, exp.DatetimeTrunc), frozenset({"bigquery"})),
     (date_differences, (exp.DateDiff,), None),
     (sqlite_date_parts, (exp.Year, exp.Month), frozenset({"sqlite"})),
     (string_aggregation, (exp.GroupConcat,), frozenset({"sqlite", "clickhouse"})),
