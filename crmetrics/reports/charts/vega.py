@@ -160,6 +160,7 @@ def _heatmap(rows: list[dict], cols: dict[str, dict], by: list[str], metric: str
                     "type": "quantitative",
                     "title": cols[metric]["label"],
                     "scale": {"scheme": "blues"},
+                    "legend": {"format": "~s"},
                 }
             },
         },
@@ -188,8 +189,9 @@ def _scatter(rows: list[dict], cols: dict[str, dict], by: list[str], metrics: li
     ]
     center = statistics.median if quadrant == "median" else statistics.fmean
     xs, ys = [d["x"] for d in data], [d["y"] for d in data]
-    x_axis = _quant(cols[mx]["label"], cols[mx]["format"]) | {"field": "x"}
-    y_axis = _quant(cols[my]["label"], cols[my]["format"])
+    # a quadrant is read around its centre lines, not from zero
+    x_axis = _quant(cols[mx]["label"], cols[mx]["format"]) | {"field": "x", "scale": {"zero": False}}
+    y_axis = _quant(cols[my]["label"], cols[my]["format"]) | {"scale": {"zero": False}}
     layer: list[dict[str, Any]] = [
         {
             "mark": {"type": "circle", "size": 70, "opacity": 0.8},
