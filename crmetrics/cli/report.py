@@ -13,7 +13,10 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `report` and `demo`."""
     parser.add_argument("--interactive", action="store_true", help="html: sortable, filterable tables (offline JS)")
     parser.add_argument(
-        "--charts", choices=RENDERERS, default="auto", help="chart renderer (auto: vl-convert when installed)"
+        "--charts",
+        choices=RENDERERS,
+        default="builtin",
+        help="chart renderer: builtin (default, fast), vl-convert (the charts extra), auto (vl-convert when installed)",
     )
 
 

@@ -54,7 +54,7 @@ def render_document(
     """Render a built report with a format plugin; a template error names the format and the template."""
     env = environment(project_root)
     options = dict(options or {})
-    renderer = available_renderer(options.get("charts", "auto"))
+    renderer = available_renderer(options.get("charts", "builtin"))
     options["charts"] = renderer
 
     def template(name: str, **data: Any) -> str:

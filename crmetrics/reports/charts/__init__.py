@@ -1,7 +1,7 @@
 """Charts: Vega-Lite specifications rendered to inline SVG.
 
-`to_svg` uses vl-convert (the `charts` extra: `pip install 'crmetrics[charts]'`), the reference Vega-Lite
-compiler, when it is installed, and otherwise the built-in renderer in `svg.py`, so a report always has its charts.
+`to_svg` uses the built-in renderer in `svg.py` by default (fast, no dependency); on request (`--charts
+vl-convert`, or `auto` when it is installed) vl-convert, the reference Vega-Lite compiler from the `charts` extra.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def available_renderer(choice: str = "auto") -> str:
     return choice
 
 
-def to_svg(spec: dict[str, Any], title: str = "", renderer: str = "auto") -> str | None:
+def to_svg(spec: dict[str, Any], title: str = "", renderer: str = "builtin") -> str | None:
     """The chart as inline SVG; None when the built-in renderer cannot draw the spec (the data is shown instead)."""
     if available_renderer(renderer) == "vl-convert":
         import vl_convert
