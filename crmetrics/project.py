@@ -19,7 +19,6 @@ from crmetrics.engines.guard import SafeEngine
 from crmetrics.errors import ConfigError, ConnectionFailed, Issue, Location, ReferenceNotFound, did_you_mean
 from crmetrics.model.types import SemanticModel
 from crmetrics.plugins import Registry, get_plugin_manager
-from crmetrics.reports.spec import check_reports
 from crmetrics.result import Result
 
 
@@ -50,6 +49,8 @@ def load(
     project = Project(model)
     project._registry = registry
     if model.reports:
+        from crmetrics.reports.spec import check_reports  # reports pull in Jinja: only when a project has some
+
         issues += check_reports(model)
     if issues:
         raise ConfigError(sorted(issues, key=_issue_order))
