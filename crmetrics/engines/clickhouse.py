@@ -1,6 +1,7 @@
 """ClickHouse: in-process through chdb (`chdb://`), or a server through clickhouse-connect (`clickhouse://`).
 
-Timeouts use ClickHouse's own `max_execution_time` setting, so the server stops the query itself. chdb's Arrow
+Timeouts use ClickHouse's own `max_execution_time` setting, so the server stops the query itself; every query also runs
+with `prefer_column_name_to_alias = 1`, so names resolve as in standard SQL. chdb's Arrow
 output (like ClickHouse's own Arrow format, which clickhouse-connect's `query_arrow` uses) turns DateTime into plain
 UInt32 seconds, so results are read as rows together with their ClickHouse column types, which say which values are
 DECIMALs and dates.
@@ -25,11 +26,21 @@ _TIMEOUT_CODE = "TIMEOUT_EXCEEDED"
 _DECIMAL = re.compile(r"(?:Nullable\()?Decimal(?:32|64|128|256)?\((?:\d+,\s*)?(\d+)\)")
 
 
-def with_timeout(sql: str, seconds: float) -> str:
-    """`sql` with `SETTINGS max_execution_time = seconds` attached (set on the AST, not pasted)."""
+# ClickHouse resolves a name to a SELECT alias before a column (`SUM(revenue) AS revenue` then breaks a later
+# `SUM(revenue)`); standard SQL prefers the column, and so does every other engine crmetrics runs on
+STANDARD_NAMES = {"prefer_column_name_to_alias": 1}
+
+
+def query_settings(timeout: float | None) -> dict[str, float]:
+    """The settings each query runs with: standard name resolution and, if asked, `max_execution_time`."""
+    return {**STANDARD_NAMES, **({"max_execution_time": max(timeout, 0.001)} if timeout else {})}
+
+
+def with_settings(sql: str, settings: dict[str, float]) -> str:
+    """`sql` with `SETTINGS name = value, ...` attached (set on the AST, not pasted)."""
     tree = sqlglot.parse_one(sql, read="clickhouse")
-    setting = exp.EQ(this=exp.var("max_execution_time"), expression=exp.Literal.number(max(seconds, 0.001)))
-    tree.set("settings", [*(tree.args.get("settings") or []), setting])
+    extra = [exp.EQ(this=exp.var(name), expression=exp.Literal.number(value)) for name, value in settings.items()]
+    tree.set("settings", [*(tree.args.get("settings") or []), *extra])
     return tree.sql(dialect="clickhouse")
 
 
@@ -68,7 +79,7 @@ class ChdbEngine:
 
     def execute(self, sql: str, columns: list[str], timeout: float | None = None) -> Result:
         """Run one SELECT; ClickHouse stops it after `timeout` seconds."""
-        text = with_timeout(sql, timeout) if timeout else sql
+        text = with_settings(sql, query_settings(timeout))
         with self._lock:
             cursor = self.connection.cursor()
             try:
@@ -131,9 +142,8 @@ class ClickHouseEngine:
 
     def execute(self, sql: str, columns: list[str], timeout: float | None = None) -> Result:
         """Run one SELECT; ClickHouse stops it after `timeout` seconds."""
-        settings = {"max_execution_time": timeout} if timeout else {}
         try:
-            result = self.client().query(sql, settings=settings)
+            result = self.client().query(sql, settings=query_settings(timeout))
         except Exception as error:
             if _TIMEOUT_CODE in str(error):
                 raise QueryTimeout(timeout_message(timeout or 0, "ClickHouse")) from None

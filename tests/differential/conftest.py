@@ -148,8 +148,15 @@ def reference(duckdb_engine: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def demo_project() -> Any:
+def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The project `crmetrics demo` writes: the demo model, the KPI library, and every demo analysis whose method is
+    installed (so the suite picks up each built-in analysis as it is added)."""
     import crmetrics
-    from crmetrics.demo import generate
+    from crmetrics.demo.writer import write_project
+    from crmetrics.plugins import get_plugin_manager
 
-    return crmetrics.load(Path(generate.__file__).with_name("project.yml"))
+    registry = get_plugin_manager()[1]
+    path = write_project(tmp_path_factory.mktemp("demo_project"), registry, lambda name, reason: None)
+    project = crmetrics.load(path)
+    yield project
+    project.close()

@@ -61,32 +61,44 @@ def test_question_matches_duckdb(demo_project: crmetrics.Project, engine: Any, r
     assert_rows(result.rows, expected.rows, f"{name} on {engine.dialect}")
 
 
-def _analyses(project: crmetrics.Project) -> list[str]:
-    return sorted(project.model.analyses)
+def _demo_analyses() -> list[str]:
+    """The demo analyses whose methods are installed (known at collection, so each is its own test)."""
+    from crmetrics.demo.writer import usable_analyses
+    from crmetrics.plugins import get_plugin_manager
+
+    return sorted(usable_analyses(get_plugin_manager()[1], lambda name, reason: None))
 
 
-def test_every_built_in_analysis_matches_duckdb(demo_project: crmetrics.Project, engine: Any, reference: Any) -> None:
-    """Each analysis the demo project declares, table by table and figure by figure."""
-    names = _analyses(demo_project)
-    if not names:
-        pytest.skip("the demo project declares no analyses yet")
-    refused = []
-    for name in names:
-        expected = demo_project.analyze(name, connection=reference)
-        try:
-            result = demo_project.analyze(name, connection=engine)
-        except crmetrics.CompileError as error:
-            assert _refused(error, engine.dialect), f"{name}: {error}"
-            refused.append(name)
+@pytest.mark.parametrize("name", _demo_analyses())
+def test_built_in_analysis_matches_duckdb(
+    demo_project: crmetrics.Project, engine: Any, reference: Any, name: str
+) -> None:
+    """Each analysis of the demo project, table by table and figure by figure."""
+    if name not in demo_project.model.analyses:
+        pytest.skip(f"{name} does not load on the demo data")
+    expected = demo_project.analyze(name, connection=reference)
+    try:
+        result = demo_project.analyze(name, connection=engine)
+    except crmetrics.CompileError as error:
+        assert engine.dialect == "sqlite" and _refused(error, engine.dialect), f"{name}: {error}"
+        return
+    missing = [t for t in expected.tables if t not in result.tables]
+    if engine.dialect == "sqlite":  # a part SQLite cannot compute is left out with a note naming the dialect
+        assert all(any("sqlite" in note for note in result.notes) for _ in missing), (name, missing, result.notes)
+    else:
+        assert not missing, (name, missing)
+    assert [t for t in expected.tables if t in result.tables] == list(result.tables), name
+    for table, want in expected.tables.items():
+        if table in missing:
             continue
-        assert list(result.tables) == list(expected.tables), name
-        for table, want in expected.tables.items():
-            got = result.tables[table]
-            assert got.columns == want.columns, f"{name}.{table}"
-            assert_rows(got.rows, want.rows, f"{name}.{table} on {engine.dialect}")
-        assert_rows(
-            [(f.name, f.value) for f in result.figures],
-            [(f.name, f.value) for f in expected.figures],
-            f"{name} figures on {engine.dialect}",
-        )
-    assert engine.dialect == "sqlite" or not refused, f"{engine.dialect} refused {refused}"
+        got = result.tables[table]
+        assert got.columns == want.columns, f"{name}.{table}"
+        assert_rows(got.rows, want.rows, f"{name}.{table} on {engine.dialect}")
+    shown = {f.name for f in result.figures}
+    if engine.dialect != "sqlite" or not missing:
+        assert shown == {f.name for f in expected.figures}, name
+    assert_rows(
+        [(f.name, f.value) for f in result.figures],
+        [(f.name, f.value) for f in expected.figures if f.name in shown],
+        f"{name} figures on {engine.dialect}",
+    )
