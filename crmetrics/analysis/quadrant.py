@@ -84,7 +84,8 @@ def _ctes(ctx: AnalysisContext) -> tuple[dict[str, exp.Expression], str]:
     model, ref, member, drop_null = member_spec(ctx.model, params)
     metrics = metric_query(model, [params["x"], params["y"]], [ref], ctx.where, ctx.segments, ctx.context)
     placed = select({"member": col(ref), "x": col(params["x"]), "y": col(params["y"])}, "metrics")
-    keep = [col("x").is_(exp.null()).not_(), col("y").is_(exp.null()).not_()]
+    # the metrics' own columns: WHERE cannot see the SELECT's aliases "x" and "y" on PostgreSQL or Spark
+    keep = [col(params["x"]).is_(exp.null()).not_(), col(params["y"]).is_(exp.null()).not_()]
     if drop_null:
         keep.append(col(ref).is_(exp.null()).not_())
     placed = placed.where(*keep, copy=False)

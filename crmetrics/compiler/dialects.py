@@ -252,6 +252,42 @@ def typed_union_nulls(node: exp.Expression, dialect: str) -> exp.Expression:
     return node
 
 
+def _defines(query: exp.Expression, name: str) -> bool:
+    with_ = query.args.get("with_")
+    return with_ is not None and any(cte.alias == name for cte in with_.expressions)
+
+
+def unique_cte_names(node: exp.Expression, dialect: str) -> exp.Expression:
+    """Spark refuses a nested WITH that reuses an outer CTE's name (analyses nest compiled queries, each with its
+    own `agg_orders`); the inner ones are renamed, with the tables that refer to them."""
+    if node.parent is not None:
+        return node
+    seen: set[str] = set()
+    for query in [n for n in node.walk() if isinstance(n, exp.Query) and n.args.get("with_") is not None]:
+        for cte in query.args["with_"].expressions:
+            name = cte.alias
+            if name not in seen:
+                seen.add(name)
+                continue
+            fresh = f"{name}__{len(seen)}"
+            seen.add(fresh)
+            for table in list(query.find_all(exp.Table)):
+                if table.name == name and not table.args.get("db") and _scope_of(table, name) is query:
+                    table.set("this", exp.to_identifier(fresh, quoted=True))
+            cte.set("alias", exp.TableAlias(this=exp.to_identifier(fresh, quoted=True)))
+    return node
+
+
+def _scope_of(table: exp.Table, name: str) -> exp.Expression | None:
+    """The nearest enclosing query whose WITH defines `name`."""
+    parent = table.parent
+    while parent is not None:
+        if isinstance(parent, exp.Query) and _defines(parent, name):
+            return parent
+        parent = parent.parent
+    return None
+
+
 # --- window functions ---------------------------------------------------------------------------------------------
 
 
@@ -322,6 +358,7 @@ PASSES: tuple[tuple[Pass, tuple[type, ...], frozenset[str] | None], ...] = (
     (spark_decimal_average, (exp.Avg,), frozenset({"spark", "databricks"})),
     (nullable_lag, (exp.Lag, exp.Lead), frozenset({"clickhouse"})),
     (typed_union_nulls, (exp.Union,), frozenset({"postgres", "redshift"})),
+    (unique_cte_names, (exp.With,), frozenset({"spark", "databricks"})),
 )
 
 
