@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisResult
@@ -20,6 +22,8 @@ from crmetrics.errors import ConfigError, ConnectionFailed, Issue, Location, Ref
 from crmetrics.model.types import SemanticModel
 from crmetrics.plugins import Registry, get_plugin_manager
 from crmetrics.result import Result
+
+SQL_CACHE_SIZE = 1024
 
 
 def load(
@@ -55,6 +59,23 @@ def load(
     if issues:
         raise ConfigError(sorted(issues, key=_issue_order))
     return project
+
+
+def _frozen(value: Any) -> Hashable | None:
+    """`value` as a hashable cache key (lists become tuples, dicts sorted items); None when it cannot be one."""
+
+    def freeze(item: Any) -> Hashable:
+        if isinstance(item, list | tuple):
+            return tuple(freeze(i) for i in item)
+        if isinstance(item, Mapping):
+            return tuple(sorted((str(k), freeze(v)) for k, v in item.items()))
+        hash(item)
+        return (type(item).__name__, item)  # 1, 1.0 and True stay different keys
+
+    try:
+        return freeze(value)
+    except TypeError:
+        return None
 
 
 def _issue_order(issue: Issue) -> tuple:
@@ -110,6 +131,7 @@ class Project:
         self._connection = connection
         self._engines: dict[str, Engine] = {}
         self._registry: Registry | None = None
+        self._sql_cache: OrderedDict[Hashable, tuple[str, list[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -134,8 +156,8 @@ class Project:
         Time options (docs/time.md): start, end (inclusive dates), time_range ("last 90 days"), today,
         fill_gaps, compare ("period" or "year").
         """
-        query = build_query(self.model, metrics, by, where, segments, order_by, limit, context, **time)
-        return render(compile_select(self.model, query), dialect or self.model.dialect, pretty)
+        question = (metrics, by, where, segments, order_by, limit, context)
+        return self._compiled(dialect or self.model.dialect, pretty, question, time)[0]
 
     def query(
         self,
@@ -153,10 +175,29 @@ class Project:
 
         Takes the time options of `compile` as keyword arguments.
         """
-        query = build_query(self.model, metrics, by, where, segments, order_by, limit, context, **time)
         engine = self.engine(connection)
-        sql = render(compile_select(self.model, query), engine.dialect)
-        return engine.execute(sql, query.columns)
+        question = (metrics, by, where, segments, order_by, limit, context)
+        sql, columns = self._compiled(engine.dialect, False, question, time)
+        return engine.execute(sql, columns)
+
+    def _compiled(self, dialect: str, pretty: bool, question: tuple, time: dict[str, Any]) -> tuple[str, list[str]]:
+        """The SQL and result columns of a question. An embedding product asks the same questions again and again,
+        so each (question, dialect) is compiled once and kept (LRU, per project; relative time ranges are keyed by
+        today's date)."""
+        key = _frozen((dialect, pretty, question, time, dt.date.today()))
+        if key is not None:
+            with self._lock:
+                if key in self._sql_cache:
+                    self._sql_cache.move_to_end(key)
+                    return self._sql_cache[key]
+        query = build_query(self.model, *question, **time)
+        compiled = render(compile_select(self.model, query), dialect, pretty), query.columns
+        if key is not None:
+            with self._lock:
+                self._sql_cache[key] = compiled
+                if len(self._sql_cache) > SQL_CACHE_SIZE:
+                    self._sql_cache.popitem(last=False)
+        return compiled
 
     def analyze(
         self,

@@ -153,3 +153,13 @@ def test_compile_and_list_commands(shop: Path, capsys, monkeypatch) -> None:
     assert "teams.name" in out and "metric_time" in out
     assert main(["validate"]) == 0
     assert "ok: shop" in capsys.readouterr().out
+
+
+def test_compiled_sql_is_cached_per_question_dialect_and_context(shop: Path) -> None:
+    project = crmetrics.load(shop / "crmetrics.yml")
+    first = project.compile(["revenue"], by=["teams.name"])
+    assert project.compile(["revenue"], by=("teams.name",)) is first  # the same question: the cached text
+    assert project.compile(["revenue"], by=["teams.name"], dialect="postgres") != first
+    assert project.compile(["revenue"], by=["teams.name"], limit=1) != first
+    assert project.compile(["revenue"], by=["teams.name"], context={"tenant_id": 1}) is not first
+    assert len(project._sql_cache) == 4
