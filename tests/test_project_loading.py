@@ -159,7 +159,7 @@ def test_compiled_sql_is_cached_per_question_dialect_and_context(shop: Path) -> 
     project = crmetrics.load(shop / "crmetrics.yml")
     first = project.compile(["revenue"], by=["teams.name"])
     assert project.compile(["revenue"], by=("teams.name",)) is first  # the same question: the cached text
-    assert project.compile(["revenue"], by=["teams.name"], dialect="postgres") != first
+    assert project.compile(["revenue"], by=["teams.name"], dialect="tsql") != first
     assert project.compile(["revenue"], by=["teams.name"], limit=1) != first
     assert project.compile(["revenue"], by=["teams.name"], context={"tenant_id": 1}) is not first
     assert len(project._sql_cache) == 4
