@@ -26,7 +26,15 @@ def _tables(data: tf.TimeData) -> dict[str, Any]:
         }
 
 
-@pytest.fixture(scope="module", params=["postgres", "sqlite"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "postgres",
+        "sqlite",
+        pytest.param("clickhouse", marks=pytest.mark.clickhouse),
+        pytest.param("spark", marks=pytest.mark.spark),
+    ],
+)
 def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder = tmp_path_factory.mktemp(f"time_{request.param}")
     if request.param == "postgres":
@@ -37,6 +45,23 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         data = tf.build(folder)
         loaders.load_postgres(url, _tables(data))
         engine = PostgresEngine(url)
+    elif request.param == "clickhouse":
+        chdb = pytest.importorskip("chdb", reason="chdb not installed")
+        from crmetrics.engines.clickhouse import ChdbEngine
+
+        data = tf.build(folder)
+        connection = chdb.connect(":memory:")
+        loaders.load_chdb(connection, _tables(data), folder)
+        engine = ChdbEngine(connection=connection)
+    elif request.param == "spark":
+        pytest.importorskip("pyspark", reason="pyspark not installed")
+        from crmetrics.engines.spark import SparkEngine, open_session
+        from tests.differential.conftest import SMALL_DATA_SPARK
+
+        data = tf.build(folder)
+        session = open_session("spark://local[2]", SMALL_DATA_SPARK)
+        loaders.load_spark(session, _tables(data), folder)
+        engine = SparkEngine(session)
     else:
         from crmetrics.engines.dbapi import SQLiteEngine
 

@@ -195,8 +195,6 @@ class SelectBuilder:
         if condition is not None:
             add_where(select, condition)
         with_ctes(select, ctes)
-        if self.time.recursive:
-            select.args["with_"].set("recursive", True)
         return self.finish(select)
 
     def merged(self, facts: dict[str, list[MeasureUse]]) -> exp.Select:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from crmetrics.compiler.build import MeasureUse
     from crmetrics.compiler.timeline import Timeline, Window
 
+MOVED = "__moved"  # see timeline.MOVED: a UNION branch's columns are matched by position, not name
+
 ITEM, PREVIOUS, NEXT, DELTA = "__item", "__previous", "__next", "__delta"
 
 
@@ -84,7 +86,7 @@ def distinct_deltas(timeline: Timeline, use: MeasureUse, window: Window, name: s
         opens.set("where", exp.Where(this=exp.or_(first, exp.LTE(this=reach, expression=column(axis)))))
         end = timeline.calendar.shift(column(axis), window.rows, timeline.grain)
         closes = exp.Select(
-            expressions=[alias(end, n) if n == axis else column(n) for n in names]
+            expressions=[alias(end, MOVED) if n == axis else column(n) for n in names]
             + [alias(exp.Literal.number(-1), DELTA)]
         ).from_(exp.Table(this=ident(f"{cte}_seq")), copy=False)
         last = exp.Is(this=column(NEXT), expression=exp.Null())

@@ -46,11 +46,13 @@ def date_literal(value: dt.date) -> exp.Expression:
     return cast(exp.Literal.string(value.isoformat()), DATE)
 
 
-def add_units(value: exp.Expression, count: int, unit: str) -> exp.Expression:
-    """`value` (a DATE) moved by `count` days or months, still a DATE."""
-    if count == 0:
-        return value
-    return cast(exp.DateAdd(this=value, expression=exp.Literal.number(count), unit=exp.Var(this=unit)), DATE)
+def add_units(value: exp.Expression, count: int | exp.Expression, unit: str) -> exp.Expression:
+    """`value` (a DATE) moved by `count` (a number or an integer expression) days or months, still a DATE."""
+    if isinstance(count, int):
+        if count == 0:
+            return value
+        count = exp.Literal.number(count)
+    return cast(exp.DateAdd(this=value, expression=count, unit=exp.Var(this=unit)), DATE)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,6 @@ def periods_between(calendar: Calendar, start: exp.Expression, end: exp.Expressi
 
 def _month_index(day: exp.Expression) -> exp.Expression:
     """Months since year 0 of a DATE: year * 12 + month."""
-    year = exp.Extract(this=exp.Var(this="YEAR"), expression=day)
-    month = exp.Extract(this=exp.Var(this="MONTH"), expression=day.copy())
+    # YEAR()/MONTH() rather than EXTRACT: the per-dialect rewrites give them to SQLite (through STRFTIME)
+    year, month = exp.Year(this=day), exp.Month(this=day.copy())
     return exp.Paren(this=exp.Add(this=exp.Mul(this=year, expression=exp.Literal.number(12)), expression=month))

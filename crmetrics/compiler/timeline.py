@@ -6,7 +6,10 @@ per period, never on the facts joined to a calendar. The stages, each a CTE, are
 
     time_bounds   first and last period: the requested range (moved back as far as windows and comparisons
                   look), else the data's MIN and MAX
-    time_spine    every period between them (a recursive CTE: DATE arithmetic that every dialect has)
+    time_digits   the digits 0-9 (ten one-row SELECTs)
+    time_spine    every period between them: the first period moved by n periods, for every n made of the
+                  digits crossed with themselves, up to the last period (no recursion, so Spark's 100-level
+                  limit and engines without recursive CTEs do not matter; only DATE arithmetic)
     time_grid     the spine crossed with every combination of the other dimensions seen in the data
     filled        data UNION ALL grid (UNION ALL distinct-count deltas) grouped by the dimensions: one row per
                   cell, sums and counts 0 where there were no rows, `__has_data` marking cells with data
@@ -31,7 +34,7 @@ from sqlglot import exp
 
 from crmetrics.compiler.distinct_windows import distinct_deltas
 from crmetrics.compiler.nodes import alias, coalesce_zero, column, group_by, ident, table
-from crmetrics.compiler.periods import STEPS, Calendar, add_units, date_literal
+from crmetrics.compiler.periods import STEPS, Calendar, add_units, date_literal, periods_between
 from crmetrics.errors import QueryError
 from crmetrics.model.references import Ref
 from crmetrics.model.types import ADDITIVE, COUNTING, Metric
@@ -40,6 +43,11 @@ if TYPE_CHECKING:
     from crmetrics.compiler.build import SelectBuilder
 
 HAS_DATA, CURRENT = "__has_data", "__current"
+# digits of the period counter: 10^5 days (273 years), 10^4 weeks or months, 10^3 quarters or years
+SPINE_DIGITS = {"day": 5, "week": 4, "month": 4, "quarter": 3, "year": 3, "fiscal_quarter": 3, "fiscal_year": 3}
+# the moved axis of a later UNION branch gets its own name: ClickHouse resolves a name to a SELECT alias before a
+# column, so aliasing it as the axis would make the WHERE of that branch read the moved value
+MOVED = "__moved"
 COUNTED = ADDITIVE | COUNTING  # 0 in a filled cell without rows
 WINDOWED_AGGS = frozenset({"sum", "count", "count_distinct", "min", "max"})
 
@@ -72,7 +80,6 @@ class Timeline:
         self.windows: dict[str, tuple[str, Window]] = {}  # column -> (measure column, window)
         self.shifts: dict[str, tuple[str, Shift]] = {}  # column -> (source column, shift)
         self.used = False
-        self.recursive = False
 
     @property
     def active(self) -> bool:
@@ -265,9 +272,9 @@ class Timeline:
         dense = self.dense()
         if dense:
             ctes["time_bounds"] = self.bounds(source)
+            ctes["time_digits"] = _digits()
             ctes["time_spine"] = self.spine()
             ctes["time_grid"] = self.grid(source)
-            self.recursive = True
         deltas = {}
         for variant, (name, window) in self.windows.items():
             use = self.builder.plan.uses[name]
@@ -304,14 +311,29 @@ class Timeline:
         inner = exp.Select(expressions=[function(this=column(self.axis))]).from_(table(source), copy=False)
         return exp.Subquery(this=inner)
 
-    def spine(self) -> exp.Expression:
-        first = exp.Select(expressions=[alias(column("lo"), "t")]).from_(table("time_bounds"), copy=False)
-        first.set("where", exp.Where(this=exp.Not(this=exp.Is(this=column("lo"), expression=exp.Null()))))
-        step = self.calendar.shift(column("t", "time_spine"), 1, self.grain)
-        following = exp.Select(expressions=[alias(step, "t")]).from_(table("time_spine"), copy=False)
-        following = following.join(table("time_bounds"), join_type="cross", copy=False)
-        following.set("where", exp.Where(this=exp.LTE(this=step.copy(), expression=column("hi", "time_bounds"))))
-        return exp.union(first, following, distinct=False)
+    def spine(self) -> exp.Select:
+        """lo + n periods for every n from 0 to the number of periods between lo and hi."""
+        places = SPINE_DIGITS[self.grain]
+        number: exp.Expression = column("d", "d0")
+        for place in range(1, places):
+            digit = exp.Mul(this=exp.Literal.number(10**place), expression=column("d", f"d{place}"))
+            number = exp.Add(this=number, expression=digit)
+        size, unit = STEPS[self.grain]
+        moved = add_units(
+            column("lo", "time_bounds"), exp.Mul(this=exp.Paren(this=number), expression=exp.Literal.number(size)), unit
+        )
+        spine = exp.Select(expressions=[alias(moved, "t")]).from_(table("time_bounds"), copy=False)
+        for place in range(places):
+            spine = spine.join(
+                exp.Table(this=ident("time_digits"), alias=exp.TableAlias(this=ident(f"d{place}"))),
+                join_type="cross",
+                copy=False,
+            )
+        # count periods rather than compare moved dates: a date moved 9,999 months overflows ClickHouse's Date
+        span = periods_between(self.calendar, column("lo", "time_bounds"), column("hi", "time_bounds"), self.grain)
+        known = exp.Not(this=exp.Is(this=column("lo", "time_bounds"), expression=exp.Null()))
+        spine.set("where", exp.Where(this=exp.and_(known, exp.LTE(this=number.copy(), expression=span))))
+        return spine
 
     def grid(self, source: str) -> exp.Select:
         columns = [alias(column("t", "time_spine"), n) if n == self.axis else column(n, "combos") for n in self.names]
@@ -422,11 +444,14 @@ class Timeline:
         union: exp.Expression = current
         for shift in dict.fromkeys(s for _, s in self.shifts.values()):
             moved = [
-                alias(self.shift_sql(column(self.axis), shift), n) if n == self.axis else column(n) for n in self.names
+                alias(self.shift_sql(column(self.axis), shift), MOVED) if n == self.axis else column(n)
+                for n in self.names
             ]
-            moved += [alias(exp.Null(), c) for c in [*columns, CURRENT]]
+            # placeholders get names of their own: ClickHouse would read `src` below as a NULL aliased `src`
+            moved += [alias(exp.Null(), f"__none{i}") for i, _ in enumerate([*columns, CURRENT])]
             moved += [
-                alias(column(src), v) if s == shift else alias(exp.Null(), v) for v, (src, s) in self.shifts.items()
+                alias(column(src), v) if s == shift else alias(exp.Null(), f"__none_{v}")
+                for v, (src, s) in self.shifts.items()
             ]
             earlier = exp.Select(expressions=moved).from_(table(stage), copy=False)
             condition: exp.Expression = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
@@ -446,6 +471,14 @@ class Timeline:
             "having", exp.Having(this=exp.EQ(this=exp.Max(this=column(CURRENT)), expression=exp.Literal.number(1)))
         )
         return compared
+
+
+def _digits() -> exp.Expression:
+    """SELECT 0 AS d UNION ALL SELECT 1 ... UNION ALL SELECT 9."""
+    union: exp.Expression = exp.Select(expressions=[alias(exp.Literal.number(0), "d")])
+    for digit in range(1, 10):
+        union = exp.union(union, exp.Select(expressions=[exp.Literal.number(digit)]), distinct=False)
+    return union
 
 
 def _is_zero(values: list[exp.Expression]) -> bool:
