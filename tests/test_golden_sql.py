@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from crmetrics.errors import CompileError
+
 GOLDEN = Path(__file__).parent / "golden"
 DIALECTS = ["duckdb", "postgres", "snowflake", "bigquery", "spark", "databricks", "sqlite", "clickhouse", "tsql",
             "trino", "redshift", "mysql"]
@@ -28,7 +30,10 @@ CASES = {
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_sql(crm_project, case: str, dialect: str) -> None:
-    sql = crm_project.compile(**CASES[case], dialect=dialect, pretty=True) + "\n"
+    try:
+        sql = crm_project.compile(**CASES[case], dialect=dialect, pretty=True) + "\n"
+    except CompileError as error:  # a refusal naming the dialect is part of the contract too
+        sql = f"-- refused: {error}\n"
     path = GOLDEN / case / f"{dialect}.sql"
     if os.environ.get("CRMETRICS_UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,8 @@ Pass = Callable[[exp.Expression, str], exp.Expression]
 GROUP_BY_ALL = frozenset({"duckdb", "clickhouse", "spark", "databricks", "snowflake", "bigquery"})
 # dialects whose DATE_DIFF counts unit boundaries like DuckDB, as sqlglot writes it
 BOUNDARY_DATE_DIFF = frozenset({"duckdb", "postgres", "clickhouse", "snowflake", "redshift"})
-# dialects without an exact percentile aggregate (BigQuery's PERCENTILE_CONT is a window function only)
-NO_EXACT_PERCENTILE = frozenset({"sqlite", "bigquery", "trino", "presto", "athena", "mysql"})
+# dialects without an exact percentile aggregate (BigQuery and T-SQL have PERCENTILE_CONT as a window function only)
+NO_EXACT_PERCENTILE = frozenset({"sqlite", "bigquery", "trino", "presto", "athena", "mysql", "tsql"})
 
 
 def _int(value: exp.Expression) -> exp.Expression:

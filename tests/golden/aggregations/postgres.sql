@@ -4,7 +4,7 @@ WITH "agg_orders" AS (
     COUNT(DISTINCT "orders".customer_id) AS "orders__buyers",
     AVG("orders".amount) AS "orders__avg_amount",
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
-      "orders".amount) AS "orders__median_amount",
+      CAST("orders".amount AS DOUBLE PRECISION)) AS "orders__median_amount",
     MIN("orders".amount) AS "orders__min_amount"
   FROM orders AS "orders"
 )

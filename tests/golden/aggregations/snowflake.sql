@@ -3,7 +3,7 @@ WITH "agg_orders" AS (
     COUNT(*) AS "orders__order_count",
     COUNT(DISTINCT "orders".customer_id) AS "orders__buyers",
     AVG("orders".amount) AS "orders__avg_amount",
-    MEDIAN("orders".amount) AS "orders__median_amount",
+    MEDIAN(CAST("orders".amount AS DOUBLE)) AS "orders__median_amount",
     MIN("orders".amount) AS "orders__min_amount"
   FROM orders AS "orders"
 )

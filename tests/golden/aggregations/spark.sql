@@ -2,8 +2,8 @@ WITH `agg_orders` AS (
   SELECT
     COUNT(*) AS `orders__order_count`,
     COUNT(DISTINCT `orders`.customer_id) AS `orders__buyers`,
-    AVG(`orders`.amount) AS `orders__avg_amount`,
-    MEDIAN(`orders`.amount) AS `orders__median_amount`,
+    AVG(CAST(`orders`.amount AS DOUBLE)) AS `orders__avg_amount`,
+    PERCENTILE(CAST(`orders`.amount AS DOUBLE), 0.5) AS `orders__median_amount`,
     MIN(`orders`.amount) AS `orders__min_amount`
   FROM orders AS `orders`
 )

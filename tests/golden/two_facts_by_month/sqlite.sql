@@ -1,18 +1,18 @@
 WITH "agg_orders" AS (
   SELECT
     "customers"."segment" AS "customers__segment",
-    DATE(TIMESTAMP_TRUNC("orders"."ordered_at", MONTH)) AS "metric_time__month",
+    DATE(DATETIME("orders"."ordered_at", 'start of month')) AS "metric_time__month",
     SUM("orders".amount) AS "orders__revenue"
   FROM orders AS "orders"
   LEFT JOIN customers AS "customers"
     ON "orders"."customer_id" = "customers"."customer_id"
   GROUP BY
     "customers"."segment",
-    DATE(TIMESTAMP_TRUNC("orders"."ordered_at", MONTH))
+    DATE(DATETIME("orders"."ordered_at", 'start of month'))
 ), "agg_tickets" AS (
   SELECT
     "customers"."segment" AS "customers__segment",
-    DATE(TIMESTAMP_TRUNC("tickets"."opened_at", MONTH)) AS "metric_time__month",
+    DATE(DATETIME("tickets"."opened_at", 'start of month')) AS "metric_time__month",
     COUNT(*) AS "tickets__ticket_count",
     SUM(CASE WHEN "tickets".satisfied THEN 1 ELSE 0 END) AS "tickets__satisfied"
   FROM tickets AS "tickets"
@@ -20,7 +20,7 @@ WITH "agg_orders" AS (
     ON "tickets"."customer_id" = "customers"."customer_id"
   GROUP BY
     "customers"."segment",
-    DATE(TIMESTAMP_TRUNC("tickets"."opened_at", MONTH))
+    DATE(DATETIME("tickets"."opened_at", 'start of month'))
 ), "merged" AS (
   SELECT
     "customers__segment",
