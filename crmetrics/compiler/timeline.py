@@ -4,13 +4,9 @@ trailing windows, time ranges and target grains.
 Measures are aggregated per period first (the fact CTEs of `build.py`); everything here works on those few rows
 per period, never on the facts joined to a calendar. The stages, each a CTE, are:
 
-    time_bounds   first and last period: the requested range (moved back as far as windows and comparisons
-                  look), else the data's MIN and MAX
-    time_digits   the digits 0-9 (ten one-row SELECTs)
-    time_spine    every period between them: the first period moved by n periods, for every n made of the
-                  digits crossed with themselves, up to the last period (no recursion, so Spark's 100-level
-                  limit and engines without recursive CTEs do not matter; only DATE arithmetic)
-    time_grid     the spine crossed with every combination of the other dimensions seen in the data
+    time_bounds, time_digits, time_spine, time_grid
+                  every period, crossed with the other dimensions' combinations (see `spine.py`); only when
+                  gaps are filled, periods are compared or trailing windows count periods
     filled        data UNION ALL grid (UNION ALL distinct-count deltas) grouped by the dimensions: one row per
                   cell, sums and counts 0 where there were no rows, `__has_data` marking cells with data
     windowed      running and trailing windows over the dense rows (ROWS frames are exact because no period
@@ -32,9 +28,10 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from crmetrics.compiler import spine
 from crmetrics.compiler.distinct_windows import distinct_deltas
 from crmetrics.compiler.nodes import alias, coalesce_zero, column, group_by, ident, table
-from crmetrics.compiler.periods import STEPS, Calendar, add_units, date_literal, periods_between
+from crmetrics.compiler.periods import STEPS, Calendar, add_units, date_literal
 from crmetrics.errors import QueryError
 from crmetrics.model.references import Ref
 from crmetrics.model.types import ADDITIVE, COUNTING, Metric
@@ -43,8 +40,6 @@ if TYPE_CHECKING:
     from crmetrics.compiler.build import SelectBuilder
 
 HAS_DATA, CURRENT = "__has_data", "__current"
-# digits of the period counter: 10^5 days (273 years), 10^4 weeks or months, 10^3 quarters or years
-SPINE_DIGITS = {"day": 5, "week": 4, "month": 4, "quarter": 3, "year": 3, "fiscal_quarter": 3, "fiscal_year": 3}
 # the moved axis of a later UNION branch gets its own name: ClickHouse resolves a name to a SELECT alias before a
 # column, so aliasing it as the axis would make the WHERE of that branch read the moved value
 MOVED = "__moved"
@@ -203,14 +198,14 @@ class Timeline:
     def display_start(self) -> dt.date | None:
         """The first period shown: the start of the range, moved to the start of its period on the axis."""
         start = self.options.start
-        if start is None or not self._axis_is_metric_time():
+        if start is None or not self.axis_is_metric_time():
             return start
         return self.calendar.start_of(start, self.grain)
 
     def earliest(self) -> dt.date | None:
         """The first day the facts must cover: windows and comparisons look back before the range."""
         first = self.display_start()
-        if first is None or not self._axis_is_metric_time():
+        if first is None or not self.axis_is_metric_time():
             return first
         earliest = first
         for _, shift in self.shifts.values():
@@ -238,7 +233,8 @@ class Timeline:
             filters.append(exp.LTE(this=day.copy(), expression=date_literal(last)))
         return filters
 
-    def _axis_is_metric_time(self) -> bool:
+    def axis_is_metric_time(self) -> bool:
+        """Whether the time axis is metric_time (ranges and their lookback apply to metric_time only)."""
         return self.options.axis is not None and self.options.axis.is_metric_time
 
     # --- SQL of shifts ---------------------------------------------------------------------------------------
@@ -271,10 +267,10 @@ class Timeline:
         self.others = [n for n in self.names if n != self.axis]
         dense = self.dense()
         if dense:
-            ctes["time_bounds"] = self.bounds(source)
-            ctes["time_digits"] = _digits()
-            ctes["time_spine"] = self.spine()
-            ctes["time_grid"] = self.grid(source)
+            ctes["time_bounds"] = spine.bounds(self, source)
+            ctes["time_digits"] = spine.digits()
+            ctes["time_spine"] = spine.spine(self)
+            ctes["time_grid"] = spine.grid(self, source)
         deltas = {}
         for variant, (name, window) in self.windows.items():
             use = self.builder.plan.uses[name]
@@ -296,55 +292,9 @@ class Timeline:
         if not self.options.fill_gaps:
             conditions.append(exp.EQ(this=column(HAS_DATA), expression=exp.Literal.number(1)))
         shown = self.display_start()
-        if shown is not None and self._axis_is_metric_time():
+        if shown is not None and self.axis_is_metric_time():
             conditions.append(exp.GTE(this=column(self.axis), expression=date_literal(shown)))
         return stage, exp.and_(*conditions) if conditions else None
-
-    def bounds(self, source: str) -> exp.Select:
-        earliest = self.earliest() if self.options.start is not None else None
-        last = self.options.end if self._axis_is_metric_time() else None
-        low = date_literal(earliest) if earliest is not None else self._scalar(exp.Min, source)
-        high = date_literal(self.calendar.start_of(last, self.grain)) if last else self._scalar(exp.Max, source)
-        return exp.Select(expressions=[alias(low, "lo"), alias(high, "hi")])
-
-    def _scalar(self, function: type[exp.Func], source: str) -> exp.Expression:
-        inner = exp.Select(expressions=[function(this=column(self.axis))]).from_(table(source), copy=False)
-        return exp.Subquery(this=inner)
-
-    def spine(self) -> exp.Select:
-        """lo + n periods for every n from 0 to the number of periods between lo and hi."""
-        places = SPINE_DIGITS[self.grain]
-        number: exp.Expression = column("d", "d0")
-        for place in range(1, places):
-            digit = exp.Mul(this=exp.Literal.number(10**place), expression=column("d", f"d{place}"))
-            number = exp.Add(this=number, expression=digit)
-        size, unit = STEPS[self.grain]
-        moved = add_units(
-            column("lo", "time_bounds"), exp.Mul(this=exp.Paren(this=number), expression=exp.Literal.number(size)), unit
-        )
-        spine = exp.Select(expressions=[alias(moved, "t")]).from_(table("time_bounds"), copy=False)
-        for place in range(places):
-            spine = spine.join(
-                exp.Table(this=ident("time_digits"), alias=exp.TableAlias(this=ident(f"d{place}"))),
-                join_type="cross",
-                copy=False,
-            )
-        # count periods rather than compare moved dates: a date moved 9,999 months overflows ClickHouse's Date
-        span = periods_between(self.calendar, column("lo", "time_bounds"), column("hi", "time_bounds"), self.grain)
-        known = exp.Not(this=exp.Is(this=column("lo", "time_bounds"), expression=exp.Null()))
-        spine.set("where", exp.Where(this=exp.and_(known, exp.LTE(this=number.copy(), expression=span))))
-        return spine
-
-    def grid(self, source: str) -> exp.Select:
-        columns = [alias(column("t", "time_spine"), n) if n == self.axis else column(n, "combos") for n in self.names]
-        grid = exp.Select(expressions=columns).from_(table("time_spine"), copy=False)
-        if self.others:
-            combos = exp.Select(expressions=[column(n) for n in self.others], distinct=exp.Distinct())
-            combos = combos.from_(table(source), copy=False)
-            grid = grid.join(
-                exp.Subquery(this=combos, alias=exp.TableAlias(this=ident("combos"))), join_type="cross", copy=False
-            )
-        return grid
 
     def dense(self) -> bool:
         """Whether every period must have a row: to show gaps, for comparisons (the period before an empty one is
@@ -471,14 +421,6 @@ class Timeline:
             "having", exp.Having(this=exp.EQ(this=exp.Max(this=column(CURRENT)), expression=exp.Literal.number(1)))
         )
         return compared
-
-
-def _digits() -> exp.Expression:
-    """SELECT 0 AS d UNION ALL SELECT 1 ... UNION ALL SELECT 9."""
-    union: exp.Expression = exp.Select(expressions=[alias(exp.Literal.number(0), "d")])
-    for digit in range(1, 10):
-        union = exp.union(union, exp.Select(expressions=[exp.Literal.number(digit)]), distinct=False)
-    return union
 
 
 def _is_zero(values: list[exp.Expression]) -> bool:
