@@ -320,3 +320,13 @@ def test_trailing_distinct_count_by_region_with_a_range(project, data) -> None:
 def test_window_errors(project, metrics, by, message) -> None:
     with pytest.raises(QueryError, match=message):
         project.compile(metrics, by=by)
+
+
+def test_gap_filling_on_another_time_dimension_with_a_range_on_metric_time(project, data) -> None:
+    result = project.query(["orders"], by=["customers.signed_up_on:quarter"], start="2024-01-15", fill_gaps=True)
+    signup = {c[0]: tf.quarter_start(c[2]) for c in data.customers}
+    inside = [o for o in data.orders if data.local_day(o[2]) >= dt.date(2024, 1, 15)]
+    counts = data.group(lambda o: signup.get(o[1]), lambda o: 1, inside)
+    known = sorted(q for q in counts if q is not None)
+    quarters = [q for q in tf.month_range(known[0], known[-1]) if q.month in (1, 4, 7, 10)]
+    assert result.rows == [(q, counts.get(q, 0)) for q in quarters] + [(None, counts[None])]

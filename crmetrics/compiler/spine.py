@@ -29,7 +29,9 @@ SPINE_DIGITS = {"day": 5, "week": 4, "month": 4, "quarter": 3, "year": 3, "fisca
 
 def bounds(timeline: Timeline, source: str) -> exp.Select:
     """The first and last period: the range (moved back by the lookback), else the data's MIN and MAX."""
-    earliest = timeline.earliest() if timeline.options.start is not None else None
+    # a range bounds metric_time; another time axis (customers.signed_up_at:month) runs over its data
+    by_range = timeline.options.start is not None and timeline.axis_is_metric_time()
+    earliest = timeline.earliest() if by_range else None
     last = timeline.options.end if timeline.axis_is_metric_time() else None
     low = date_literal(earliest) if earliest is not None else _scalar(timeline, exp.Min, source)
     high = (
