@@ -191,3 +191,18 @@ def test_canonical_types() -> None:
         (dt.date(2024, 1, 31), "x"),
         (None, "2024-01-01"),
     ]
+
+
+def test_one_postgres_engine_serves_many_threads(pg_server: str) -> None:  # noqa: F811
+    """Each thread gets its own connection, so concurrent queries neither block nor mix their results."""
+    pytest.importorskip("psycopg")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crmetrics.engines.postgres import PostgresEngine
+
+    engine = PostgresEngine(pg_server)
+    sql = "SELECT count(*) AS n, sum(g) AS s FROM generate_series(1, 100000) AS g"
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: engine.execute(sql, ["n", "s"]).rows, range(32)))
+    assert results == [[(100000, 5000050000)]] * 32
+    engine.close()
