@@ -24,6 +24,7 @@ from crmetrics.plugins import Registry, get_plugin_manager
 from crmetrics.result import Result
 
 SQL_CACHE_SIZE = 1024
+UNREADABLE = frozenset({"CRM100", "CRM120", "CRM121", "CRM122"})  # syntax error, unreadable, empty, include missing
 
 
 def load(
@@ -38,6 +39,9 @@ def load(
     does for one test).
     """
     raw = load_raw(path, env, allow_outside)
+    unreadable = [i for i in raw.issues if i.code in UNREADABLE]
+    if unreadable:  # a file that cannot be read leaves the model incomplete: name checks would only add noise
+        raise ConfigError(sorted(raw.issues, key=_issue_order))
     settings = raw.data.get("settings") if isinstance(raw.data.get("settings"), dict) else {}
     registry = None  # without analyses the plugin scan waits until something needs it (faster start)
     if raw.data.get("analyses") or plugins:
@@ -46,13 +50,13 @@ def load(
     builder = OutputsBuilder(raw, allow_outside, methods)
     model = builder.build()
     issues = raw.issues + builder.issues
-    if model.analyses and registry is not None:
-        issues += check_analyses(model, registry)
+    if model.analyses and registry is not None:  # checks against the model only once the model is whole
+        issues += check_analyses(model, registry, model_checks=not issues)
     if not issues:  # per-entity analysis outputs are built over the complete, valid model
         issues += attach_outputs(model, builder.virtual, methods)
     project = Project(model)
     project._registry = registry
-    if model.reports:
+    if model.reports and not issues:
         from crmetrics.reports.spec import check_reports  # reports pull in Jinja: only when a project has some
 
         issues += check_reports(model)
@@ -83,7 +87,7 @@ def _issue_order(issue: Issue) -> tuple:
     return (loc.file, loc.line, loc.column) if loc else ("", 0, 0)
 
 
-def check_analyses(model: SemanticModel, plugins: Registry) -> list[Issue]:
+def check_analyses(model: SemanticModel, plugins: Registry, model_checks: bool = True) -> list[Issue]:
     """Each analysis names an installed method and gives it valid parameters (file:line:column on error)."""
     methods = plugins.of("analysis method")
     issues: list[Issue] = []
@@ -102,7 +106,7 @@ def check_analyses(model: SemanticModel, plugins: Registry) -> list[Issue]:
             continue
         loc = getattr(analysis.params, "loc", analysis.location)
         found = validate(analysis.params, method.parameters, loc, ("analyses", analysis.name))
-        if not found and method.check is not None:
+        if not found and model_checks and method.check is not None:
             found = _check_params(model, analysis, method.check)
         issues += found
     return issues
@@ -228,6 +232,12 @@ class Project:
             name, params, self.model, self.engine(connection), where, segment_names, dict(context or {})
         )
         return method.run(ctx)
+
+    def check_database(self, connection: Any = None) -> list[Issue]:
+        """Problems the database reports for the project's entities (missing tables or columns), at their YAML."""
+        from crmetrics.probe import probe_database
+
+        return probe_database(self.model, self.engine(connection))
 
     @property
     def plugins(self) -> Registry:

@@ -45,6 +45,15 @@ def _items(raw: Any) -> list[tuple[str, Any]]:
     return list(raw.items()) if isinstance(raw, dict) else []
 
 
+def _qualified(name: str, refs: list[str]) -> str | None:
+    """For a bare name, the full reference(s) it most likely means: `region` -> `customers.region`."""
+    exact = [ref for ref in refs if ref.split(".", 1)[1] == name]
+    if exact:
+        return " or ".join(f"{ref}" for ref in exact[:3])
+    close = did_you_mean(name, [ref.split(".", 1)[1] for ref in refs])
+    return next((ref for ref in refs if ref.split(".", 1)[1] == close), None) if close else None
+
+
 def _text(raw: Any, key: str) -> str:
     value = raw.get(key) if isinstance(raw, dict) else None
     return value if isinstance(value, str) else ""
@@ -60,9 +69,32 @@ class ModelBuilder:
         self.allow_outside = allow_outside
 
     def issue(
-        self, code: str, message: str, loc: Location | None, path: tuple = (), suggestion: str | None = None
+        self,
+        code: str,
+        message: str,
+        loc: Location | None,
+        path: tuple = (),
+        suggestion: str | None = None,
+        refers_to: tuple[str, str] | None = None,
     ) -> None:
+        """Record a problem. `refers_to=(kind, name)` marks an unknown-name problem: it is dropped when the name is
+        written in the YAML but failed to build, because that failure is reported already (one root cause, not a
+        cascade of follow-on errors)."""
+        if refers_to is not None and self.declared(*refers_to):
+            return
         self.issues.append(Issue(code, message, loc, path, suggestion))
+
+    def declared(self, kind: str, name: str) -> bool:
+        """Whether the YAML declares `name` (an entity, `entity.dimension`, `entity.measure` or a metric)."""
+        if kind == "metric":
+            return isinstance(self.data.get("metrics"), dict) and name in self.data["metrics"]
+        entities = self.data.get("entities") if isinstance(self.data.get("entities"), dict) else {}
+        entity, _, member = name.partition(".")
+        raw = entities.get(entity)
+        if kind == "entity" or not isinstance(raw, dict):
+            return entity in entities
+        section = raw.get("dimensions" if kind == "dimension" else "measures")
+        return (isinstance(section, dict) and member in section) or (kind == "dimension" and raw.get("time") == member)
 
     def _dialect(self) -> str:
         declared = self.data.get("dialect")
@@ -316,6 +348,7 @@ class ModelBuilder:
                         _key_loc(raw_joins, target),
                         path,
                         did_you_mean(target, entities),
+                        refers_to=("entity", target),
                     )
                 elif not join.on:
                     self.issue(
@@ -346,6 +379,7 @@ class ModelBuilder:
                         dim.location,
                         path,
                         did_you_mean(dim.measure, model.measure_refs()),
+                        refers_to=("measure", dim.measure),
                     )
                 elif entity.key is None:
                     self.issue(
@@ -381,7 +415,7 @@ class ModelBuilder:
                     f"'{column.sql()}' must be written as entity.dimension",
                     loc,
                     path,
-                    did_you_mean(column.name, [d.split(".")[1] for d in model.dimension_refs()]),
+                    _qualified(column.name, model.dimension_refs()),
                 )
                 ok = False
             elif column.table not in model.entities:
@@ -391,6 +425,7 @@ class ModelBuilder:
                     loc,
                     path,
                     did_you_mean(column.table, model.entities),
+                    refers_to=("entity", column.table),
                 )
                 ok = False
             elif column.name not in model.entities[column.table].dimensions:
@@ -401,6 +436,7 @@ class ModelBuilder:
                     loc,
                     path,
                     did_you_mean(ref, model.dimension_refs()),
+                    refers_to=("dimension", ref),
                 )
                 ok = False
         return ok
@@ -453,6 +489,7 @@ class ModelBuilder:
                     _loc(raw, "measure"),
                     path,
                     did_you_mean(raw["measure"], model.measure_refs()),
+                    refers_to=("measure", raw["measure"]),
                 )
                 return None
             return Metric(name, "simple", measure=raw["measure"], filter=filter_, **common)
@@ -506,6 +543,7 @@ class ModelBuilder:
                 loc,
                 (*path, "expr"),
                 did_you_mean(text, [*names, *model.measure_refs()]),
+                refers_to=("measure", text) if column.table else None,
             )
             ok = False
         return ok
@@ -557,6 +595,7 @@ class ModelBuilder:
                     _loc(raw, "entity"),
                     (*path, "entity"),
                     did_you_mean(str(entity), model.entities),
+                    refers_to=("entity", str(entity)),
                 )
                 continue
             where = self.expression(raw["where"], _loc(raw, "where"), (*path, "where"))
@@ -585,6 +624,7 @@ class ModelBuilder:
                     _key_loc(raw, entity),
                     path,
                     did_you_mean(entity, model.entities),
+                    refers_to=("entity", entity),
                 )
                 continue
             expr = self.expression(text, _loc(raw, entity), path)

@@ -1,0 +1,93 @@
+"""Check a project against its database: every entity's source, key, join columns, dimensions and measures exist.
+
+`crmetrics validate` runs this when the project (or `--connection`) names a database. Each entity is probed with
+one `SELECT <every column it uses> FROM <source> LIMIT 0`, which costs nothing on any engine; only when that fails
+is each column probed on its own, so the problem is reported at the dimension or measure that names the missing
+column, with its file:line:column.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from crmetrics.compiler import render
+from crmetrics.compiler.nodes import alias, column, limit
+from crmetrics.compiler.scope import qualify
+from crmetrics.engines.base import Engine
+from crmetrics.errors import CrmetricsError, Issue, Location
+from crmetrics.model.types import Entity, SemanticModel
+
+CODE = "CRM540"
+
+
+def probe_database(model: SemanticModel, engine: Engine) -> list[Issue]:
+    """Every problem the database reports for the project's entities, at the YAML that causes it."""
+    issues: list[Issue] = []
+    for entity in model.entities.values():
+        if entity.name in model.analyses:  # an analysis's outputs: built from entities probed here already
+            continue
+        issues += _probe_entity(entity, engine)
+    return issues
+
+
+def _uses(entity: Entity) -> list[tuple[str, exp.Expression, Location | None]]:
+    """(what, expression, where it is written) for everything the entity reads from its source."""
+    uses: list[tuple[str, exp.Expression, Location | None]] = []
+    if entity.key:
+        uses.append((f"key '{entity.key}' of {entity.name}", column(entity.key, entity.name), entity.location))
+    for join in entity.joins.values():
+        uses.append((f"join column '{join.on}' of {entity.name}", column(join.on, entity.name), entity.location))
+    for dim in entity.dimensions.values():
+        if dim.expr is not None:
+            uses.append((f"dimension {dim.ref}", qualify(dim.expr, entity.name), dim.location))
+    for measure in entity.measures.values():
+        if measure.expr is not None:
+            uses.append((f"measure {measure.ref}", qualify(measure.expr, entity.name), measure.location))
+    return uses
+
+
+def _select(entity: Entity, values: list[exp.Expression]) -> exp.Select:
+    source = entity.source.copy()
+    for placeholder in list(source.find_all(exp.Placeholder)):  # context variables: any value will do for LIMIT 0
+        placeholder.replace(exp.Null())
+    name = exp.TableAlias(this=exp.to_identifier(entity.name, quoted=True))
+    if isinstance(source, exp.Table):
+        source.set("alias", name)
+    else:
+        source = exp.Subquery(this=source.this, alias=name)
+    select = exp.Select(expressions=[alias(v.copy(), f"c{i}") for i, v in enumerate(values or [exp.Literal.number(1)])])
+    select.set("from_", exp.From(this=source))
+    limit(select, 0)
+    return select
+
+
+def _run(engine: Engine, select: exp.Select) -> str | None:
+    """The database's complaint about `select`, or None when it runs."""
+    try:
+        engine.execute(render(select, engine.dialect), [e.alias for e in select.expressions])
+    except CrmetricsError as error:
+        message = str(error.message).splitlines()[0]
+        return message.split("could not run the query: ", 1)[-1]
+    return None
+
+
+def _probe_entity(entity: Entity, engine: Engine) -> list[Issue]:
+    uses = _uses(entity)
+    if _run(engine, _select(entity, [u[1] for u in uses])) is None:
+        return []
+    source_error = _run(engine, _select(entity, []))
+    if source_error is not None:
+        return [
+            Issue(
+                CODE,
+                f"entity {entity.name}: its source cannot be read: {source_error}",
+                entity.location,
+                ("entities", entity.name),
+            )
+        ]
+    issues = []
+    for what, value, location in uses:
+        error = _run(engine, _select(entity, [value]))
+        if error is not None:
+            issues.append(Issue(CODE, f"{what}: {error}", location, ("entities", entity.name)))
+    return issues

@@ -1,0 +1,48 @@
+"""`crmetrics validate` checks the project against its database and points at the YAML that names a missing column."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import crmetrics
+from crmetrics.cli import main
+
+
+@pytest.fixture()
+def copy(crm, tmp_path: Path) -> Path:
+    shutil.copy(crm.root / "crm.duckdb", tmp_path / "crm.duckdb")
+    shutil.copy(crm.root / "crmetrics.yml", tmp_path / "crmetrics.yml")
+    return tmp_path
+
+
+def edit(folder: Path, old: str, new: str) -> int:
+    """Replace `old` once and return the 1-based line it was on."""
+    text = (folder / "crmetrics.yml").read_text()
+    line = text[: text.index(old)].count("\n") + 1
+    (folder / "crmetrics.yml").write_text(text.replace(old, new, 1))
+    return line
+
+
+def test_a_valid_project_checks_clean_against_its_database(copy: Path, capsys) -> None:
+    assert crmetrics.load(copy / "crmetrics.yml").check_database() == []
+    assert main(["validate", "--project", str(copy / "crmetrics.yml")]) == 0
+    assert "database checked" in capsys.readouterr().out
+
+
+def test_a_missing_column_is_reported_at_its_measure(copy: Path, capsys) -> None:
+    line = edit(copy, "revenue: {agg: sum, expr: amount}", "revenue: {agg: sum, expr: amout}")
+    (issue,) = crmetrics.load(copy / "crmetrics.yml").check_database()
+    assert issue.code == "CRM540" and issue.location.line == line and "amout" in issue.message
+    assert "orders.revenue" in issue.message
+    assert main(["validate", "--project", str(copy / "crmetrics.yml")]) == 2
+    err = capsys.readouterr().err
+    assert f"crmetrics.yml:{line}:" in err and "Traceback" not in err
+
+
+def test_a_missing_table_is_reported_once_at_its_entity(copy: Path) -> None:
+    edit(copy, "table: tickets", "table: tickts")
+    (issue,) = crmetrics.load(copy / "crmetrics.yml").check_database()
+    assert issue.code == "CRM540" and "tickets" in issue.message and "tickts" in issue.message
