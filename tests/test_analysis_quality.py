@@ -195,3 +195,29 @@ def test_figures_and_notes(crm: Fixture) -> None:
 def test_parameters_are_checked_against_the_model_at_load(tmp_path) -> None:
     with pytest.raises(ConfigError, match="unknown entity 'customer'"):
         Fixture(tmp_path, PROJECT.replace("entities: customers,", "entities: customer,"))
+
+
+def test_analysis_output_entities_are_not_orphan_checks(tmp_path) -> None:
+    # customers 2 and 3 never ordered, so the RFM analysis scores only some of them; its output entity is joined
+    # onto customers automatically, and an unscored customer is not an orphan reference
+    project = PROJECT.replace(
+        "    dimensions: {tenant_id: {type: number}}",
+        "    time: ordered_at\n    dimensions: {tenant_id: {type: number}}\n    measures: {order_count: {agg: count}}",
+    ).replace(
+        "analyses:",
+        "analyses:\n  scores: {method: rfm, entity: customers, events: orders, monetary: orders.order_count}",
+    )
+    fx = Fixture(tmp_path, project)
+    fx.table(
+        "customers",
+        "customer_id INTEGER, email VARCHAR, phone VARCHAR, gender VARCHAR, age INTEGER, "
+        "updated_at TIMESTAMP, name VARCHAR, signed_up DATE, tenant_id INTEGER",
+        CUSTOMERS,
+    )
+    orders = [(*row, dt.datetime(2024, 1, row[0])) for row in ORDERS]
+    fx.table("orders", "order_id INTEGER, customer_id INTEGER, tenant_id INTEGER, ordered_at TIMESTAMP", orders)
+    result = fx.analyze("dq")
+    joins = [(r["entity"], r["join"]) for r in records(result, "integrity")]
+    assert joins == [("orders", "customers")]
+    # orders 2 (customer 5) and 6 (customer 77) point at no customer; order 3 has no customer at all
+    assert {f.name: f.value for f in result.figures}["orphans"] == 2

@@ -243,7 +243,7 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
             Figure("open_amount", "Open pipeline", overall.get("open_amount"), "currency"),
             Figure("win_rate", "Win rate", overall.get("win_rate"), "percent"),
             Figure("average_deal_size", "Average deal size", overall.get("average_deal_size"), "currency"),
-            Figure("median_cycle_days", "Median sales cycle (days)", overall.get("median_cycle_days"), "duration"),
+            Figure("median_cycle_days", "Median sales cycle (days)", overall.get("median_cycle_days"), "number"),
         ],
         charts=[_chart()],
         notes=notes,

@@ -175,6 +175,10 @@ class _EntityCheck:
     def integrity(self) -> None:
         """Per declared join: rows whose foreign key is set but matches no row of the target (as the caller sees it)."""
         for target, join in self.entity.joins.items():
+            if target in self.ctx.model.analyses:
+                # an analysis's output entity (RFM scores, CLV, ...) joined on automatically: a customer without
+                # a score is unscored, not a broken reference
+                continue
             frame = self.ctx.frame(self.entity.name)
             target_entity = self.ctx.model.entities[target]
             foreign = frame.key(target)

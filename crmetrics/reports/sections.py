@@ -135,7 +135,7 @@ class SectionBuilder:
         )
         if not isinstance(result, AnalysisResult):
             raise RenderError(f"analysis '{name}' returned {type(result).__name__}, not an AnalysisResult")
-        return analysis_section(result, self.model, section, declared.description)
+        return analysis_section(result, self.model, section, declared.description, _metrics_named(declared.params))
 
     def text(self, section: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -165,11 +165,34 @@ class SectionBuilder:
         return {**head, "entity": entity, "table": table, "total_rows": int(total)}
 
 
+def _metrics_named(params: dict[str, Any]) -> frozenset[str]:
+    """Every string in an analysis's parameters (nested lists included): the metrics it was given are among them."""
+    found: set[str] = set()
+    stack: list[Any] = [params]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return frozenset(found)
+
+
 def analysis_section(
-    result: AnalysisResult, model: Any, section: dict[str, Any], description: str = ""
+    result: AnalysisResult,
+    model: Any,
+    section: dict[str, Any],
+    description: str = "",
+    metrics: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """An analysis result in plain data: its figures, every table in full, its charts with their data inlined."""
-    tables = {name: table_data(t, model, name, humanize(name)) for name, t in result.tables.items()}
+    """An analysis result in plain data: its figures, every table in full, its charts with their data inlined.
+
+    Column labels come from the analysis; a metric lends its label only when it is one of the analysis's
+    parameters (`metrics`), so a count column `customers` is not titled after an unrelated metric `customers`.
+    """
+    tables = {name: table_data(t, model, name, humanize(name), metrics) for name, t in result.tables.items()}
     charts = []
     for spec in result.charts:
         resolved = resolve_data(spec, {name: records(t) for name, t in tables.items()})

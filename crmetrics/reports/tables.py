@@ -8,16 +8,50 @@ from crmetrics.model.references import RefSyntaxError, parse_ref
 from crmetrics.model.types import SemanticModel
 from crmetrics.result import Result, plain
 
-__all__ = ["column_meta", "humanize", "table_data"]
+__all__ = ["analysis_column_meta", "column_meta", "humanize", "table_data"]
+
+# abbreviations readers know in capitals: `clv` → `CLV`, `p_alive` stays words
+ACRONYMS = {"aov": "AOV", "clv": "CLV", "csat": "CSAT", "nps": "NPS", "rfm": "RFM", "roi": "ROI", "id": "ID"}
+# analysis result columns whose values are fractions of one (shown as percentages) or amounts of money
+PERCENT_WORDS = ("share", "rate", "rate_low", "rate_high", "completeness", "support", "confidence", "leverage",
+                 "probability", "csat", "csat_low", "csat_high", "conversion_step", "conversion_overall", "p_alive",
+                 "retention")  # fmt: skip
+CURRENCY_WORDS = ("revenue", "monetary", "amount", "clv", "aov", "forecast", "deal_size")
 
 
 def humanize(name: str) -> str:
-    """`won_amount` → `Won amount`; `customers.region` → `Region`; `metric_time:month` → `Month`."""
+    """`won_amount` → `Won amount`; `customers.region` → `Region`; `metric_time:month` → `Month`; `clv` → `CLV`."""
     if name.startswith("metric_time"):
         return (name.partition(":")[2] or "time").capitalize()
     base = name.rpartition(".")[2].partition(":")[0]
-    text = base.replace("_", " ").strip()
+    words = [ACRONYMS.get(w, w) for w in base.replace("_", " ").split()]
+    text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
+def _suffix(name: str, words: tuple[str, ...]) -> bool:
+    return any(name == w or name.endswith(f"_{w}") for w in words)
+
+
+def analysis_column_meta(
+    model: SemanticModel | None, name: str, values: list[Any], metrics: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Label and format of an analysis result column.
+
+    The column names are the analysis's own (`customers`, `share`, `clv`), so a metric of the same name is used
+    only when the analysis was asked for it (`metrics`): a count column `customers` is not the metric "New
+    customers". Otherwise the name decides: shares and rates are percentages, amounts are currency.
+    """
+    if name in metrics or "." in name or name.startswith("metric_time"):
+        return column_meta(model, name, values)
+    meta = column_meta(None, name, values)
+    if not meta["numeric"] or meta["format"] == "id":
+        return meta
+    if _suffix(name, PERCENT_WORDS):
+        return {**meta, "format": "percent"}
+    if name == "value" or _suffix(name, CURRENCY_WORDS):
+        return {**meta, "format": "currency"}
+    return meta
 
 
 def column_meta(model: SemanticModel | None, name: str, values: list[Any]) -> dict[str, Any]:
@@ -51,10 +85,25 @@ def column_meta(model: SemanticModel | None, name: str, values: list[Any]) -> di
     return {**meta, "label": label, "format": "date" if dim.is_time else meta["format"], "time": dim.is_time}
 
 
-def table_data(result: Result, model: SemanticModel | None, name: str = "", title: str = "") -> dict[str, Any]:
-    """A `Result` as a plain table: `columns` (name, label, format, numeric) and `rows` of JSON values."""
+def table_data(
+    result: Result,
+    model: SemanticModel | None,
+    name: str = "",
+    title: str = "",
+    analysis_metrics: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """A `Result` as a plain table: `columns` (name, label, format, numeric) and `rows` of JSON values.
+
+    `analysis_metrics` marks an analysis's table: its columns are labelled by `analysis_column_meta`, and only
+    these metrics (the ones the analysis was given) lend their label and format.
+    """
     rows = [[plain(v) for v in row] for row in result.rows]
-    columns = [column_meta(model, c, [r[i] for r in rows]) for i, c in enumerate(result.columns)]
+    if analysis_metrics is None:
+        columns = [column_meta(model, c, [r[i] for r in rows]) for i, c in enumerate(result.columns)]
+    else:
+        columns = [
+            analysis_column_meta(model, c, [r[i] for r in rows], analysis_metrics) for i, c in enumerate(result.columns)
+        ]
     return {"name": name, "title": title or humanize(name) if name else title, "columns": columns, "rows": rows}
 
 
