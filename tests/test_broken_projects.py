@@ -65,7 +65,7 @@ def test_cli_validate_exits_2_with_locations_and_no_traceback(path: Path, capsys
         (["compile", "-m", "revenue", "--dialect", "nosuchdb"], "CRM400"),
         (["query", "-m", "ticket_count", "--by", "orders.channel"], "no join path from tickets to orders"),
         (["query", "-m", "revenue", "--context", "tenant"], "NAME=VALUE"),
-        (["query", "-m", "revenue", "--project", "does-not-exist.yml"], "cannot read project file"),
+        (["query", "-m", "revenue", "--project", "does-not-exist.yml"], "no such project file: does-not-exist.yml"),
     ],
 )
 def test_cli_user_errors_exit_2_with_one_message(crm, monkeypatch, capsys, argv, message) -> None:

@@ -10,7 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from crmetrics.errors import CrmetricsError
+from crmetrics.errors import ConfigError, CrmetricsError
 
 COMMANDS = ("validate", "listing", "compile_query", "schema", "analyze", "plugins", "report", "demo")
 
@@ -49,8 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except CrmetricsError as error:
-        text = str(error)
-        sys.stderr.write(f"error: {text if error.code in text else f'{error.code} {text}'}\n")
+        text = str(error)  # a ConfigError's text is its issues, each with its own code
+        prefix = "" if isinstance(error, ConfigError) or error.code in text else f"{error.code} "
+        sys.stderr.write(f"error: {prefix}{text}\n")
         return 2
     except KeyboardInterrupt:
         return 130

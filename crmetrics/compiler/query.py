@@ -67,9 +67,19 @@ def parse_filter(model: SemanticModel, text: str | None) -> exp.Expression | Non
         if not column.table and column.name == "metric_time":
             continue
         if not column.table:
-            raise UnsafeExpressionError(f"'{column.sql()}' in --where must be written as entity.dimension")
+            raise UnsafeExpressionError(
+                f"'{column.sql()}' in --where must be written as entity.dimension{_entity_hint(model, column.name)}"
+            )
         check_dimension(model, Ref(column.table, column.name, None, f"{column.table}.{column.name}"))
     return tree
+
+
+def _entity_hint(model: SemanticModel, name: str) -> str:
+    """For a dimension written without its entity, the references it may mean."""
+    if "." in name:
+        return ""
+    refs = [ref for ref in model.dimension_refs() if ref.split(".", 1)[1] == name]
+    return f" (declared: {', '.join(refs[:4])})" if refs else ""
 
 
 def build_query(
@@ -99,7 +109,7 @@ def build_query(
         try:
             ref = parse_ref(text)
         except RefSyntaxError as error:
-            raise QueryError(str(error)) from None
+            raise QueryError(f"{error.message}{_entity_hint(model, text.split(':')[0])}") from None
         check_dimension(model, ref)
         refs.append(ref)
     columns = {r.text for r in refs} | set(names)

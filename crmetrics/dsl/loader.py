@@ -43,8 +43,11 @@ def _read(path: Path, env: Mapping[str, str] | None) -> tuple[YMap | None, list[
     shown = _display(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Issue("CRM120", f"no such project file: {shown} (looked for {path})")], shown
     except (OSError, UnicodeDecodeError) as error:
-        return None, [Issue("CRM120", f"cannot read project file: {error}", Location(shown, 1, 1))], shown
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return None, [Issue("CRM120", f"cannot read {shown}: {reason}")], shown
     data, issues = load_yaml(text, shown, env)
     if data is None and not issues:
         issues = [Issue("CRM121", "the file is empty", Location(shown, 1, 1))]

@@ -176,8 +176,16 @@ def _outside_strings(text: str) -> str:
     return "".join(out)
 
 
+_INCOMPLETE = re.compile(r"Required keyword: '\w+' missing for .*?\. Line (\d+), Col: (\d+)")
+
+
 def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+    """sqlglot's reason, in the user's terms where it speaks of its own classes."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    incomplete = _INCOMPLETE.search(text)
+    if incomplete:
+        return f"the expression is incomplete: an operand is missing near column {incomplete.group(2)}"
+    return text
 
 
 def column_refs(tree: exp.Expression) -> list[exp.Column]:

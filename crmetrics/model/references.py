@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crmetrics.errors import QueryError
+from crmetrics.errors import QueryError, did_you_mean
 
 GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 METRIC_TIME = "metric_time"
@@ -47,5 +47,7 @@ def parse_ref(text: str) -> Ref:
     if entity is None and name != METRIC_TIME:
         raise RefSyntaxError(f"'{text}' needs its entity: write entity.{name}")
     if grain is not None and grain not in GRAINS:
-        raise RefSyntaxError(f"unknown grain '{grain}' in '{text}': use one of {', '.join(GRAINS)}")
+        hint = did_you_mean(grain, GRAINS)
+        hint = f"; did you mean '{hint}'?" if hint else ""
+        raise RefSyntaxError(f"unknown grain '{grain}' in '{text}'{hint} (grains: {', '.join(GRAINS)})")
     return Ref(entity, name, grain, text.strip())
