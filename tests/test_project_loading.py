@@ -163,3 +163,14 @@ def test_compiled_sql_is_cached_per_question_dialect_and_context(shop: Path) -> 
     assert project.compile(["revenue"], by=["teams.name"], limit=1) != first
     assert project.compile(["revenue"], by=["teams.name"], context={"tenant_id": 1}) is not first
     assert len(project._sql_cache) == 4
+
+
+def test_table_output_shows_each_metric_in_its_format(shop: Path, capsys, monkeypatch) -> None:
+    text = (shop / "crmetrics.yml").read_text()
+    (shop / "crmetrics.yml").write_text(text.replace("include: [kpis/*.yml]", "include: [kpis/*.yml]\nmetrics:\n"
+                                                     "  share: {expr: 'revenue / (revenue + 100)', format: percent}\n"
+                                                     "  money: {measure: orders.revenue, format: currency}"))
+    monkeypatch.chdir(shop)
+    assert main(["query", "-m", "share", "-m", "money", "-m", "revenue"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert row == [f"{36.5 / 136.5:.1%}", "36.50", "36.5"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from crmetrics.errors import QueryError
 from crmetrics.result import Result, plain
 
 DEFAULT_ROW_LIMIT = 1000
+NUMBER_FORMATS = {"percent": "{:.1%}", "currency": "{:,.2f}", "integer": "{:,.0f}"}
 
 
 def add_project_options(parser: argparse.ArgumentParser, data: bool = True) -> None:
@@ -96,20 +98,29 @@ def _typed(value: str) -> Any:
     return value
 
 
-def print_result(result: Result, fmt: str, row_limit: int | None = None) -> None:
-    """Print a result as a table, JSON or CSV; the table view is cut at `row_limit` with a notice."""
+def print_result(
+    result: Result, fmt: str, row_limit: int | None = None, formats: Mapping[str, str] | None = None
+) -> None:
+    """Print a result as a table, JSON or CSV; the table view is cut at `row_limit` with a notice and shows each
+    column in its metric's `format` (JSON and CSV keep the plain numbers)."""
     if fmt == "json":
         sys.stdout.write(result.to_json() + "\n")
     elif fmt == "csv":
         sys.stdout.write(result.to_csv())
     else:
-        sys.stdout.write(format_table(result.columns, result.rows, row_limit or DEFAULT_ROW_LIMIT))
+        sys.stdout.write(format_table(result.columns, result.rows, row_limit or DEFAULT_ROW_LIMIT, formats))
 
 
-def format_table(columns: list[str], rows: list[tuple], row_limit: int = DEFAULT_ROW_LIMIT) -> str:
+def format_table(
+    columns: list[str],
+    rows: list[tuple],
+    row_limit: int = DEFAULT_ROW_LIMIT,
+    formats: Mapping[str, str] | None = None,
+) -> str:
     """Rows as an aligned text table; numbers right-aligned."""
     shown = rows[:row_limit]
-    cells = [[_cell(v) for v in row] for row in shown]
+    kinds = [(formats or {}).get(c, "number") for c in columns]
+    cells = [[_cell(v, k) for v, k in zip(row, kinds, strict=True)] for row in shown]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     numeric = [
         all(isinstance(row[i], int | float) or row[i] is None for row in shown) and bool(shown)
@@ -129,10 +140,12 @@ def format_table(columns: list[str], rows: list[tuple], row_limit: int = DEFAULT
     return "\n".join(o.rstrip() for o in out) + "\n"
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, kind: str = "number") -> str:
     value = plain(value)
     if value is None:
         return "NULL"
+    if isinstance(value, int | float) and not isinstance(value, bool) and kind in NUMBER_FORMATS:
+        return NUMBER_FORMATS[kind].format(value)
     if isinstance(value, float):
         return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else f"{value:.6g}"
     if isinstance(value, int) and not isinstance(value, bool):

@@ -51,5 +51,6 @@ def run_compile(args: argparse.Namespace) -> int:
 def run_query(args: argparse.Namespace) -> int:
     project = load_project(args)
     result = project.query(**_question(args), connection=args.connection)
-    print_result(result, args.format, project.model.settings.get("row_limit"))
+    formats = {name: metric.format for name, metric in project.model.metrics.items()}
+    print_result(result, args.format, project.model.settings.get("row_limit"), formats)
     return 0
