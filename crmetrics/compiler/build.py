@@ -35,7 +35,7 @@ from crmetrics.compiler.snapshots import snapshot_select
 from crmetrics.compiler.timeline import Timeline
 from crmetrics.errors import QueryError
 from crmetrics.model.references import Ref
-from crmetrics.model.types import ADDITIVE, TIME_KINDS, Dimension, Measure, Metric, SemanticModel
+from crmetrics.model.types import ADDITIVE, COUNTING, TIME_KINDS, Dimension, Measure, Metric, SemanticModel
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class SelectBuilder:
     def measure_column(self, measure: Measure, filter_: exp.Expression | None, metric: str) -> exp.Expression:
         use = self.plan.add(measure, filter_, metric)
         column = exp.column(use.alias, quoted=True)  # unique in the final FROM, so left unqualified
-        if measure.agg in ADDITIVE:  # a sum or count over no rows is 0, not NULL
+        if measure.agg in ADDITIVE | COUNTING:  # a sum or count over no rows is 0, not NULL
             return coalesce_zero(column)
         return column
 
