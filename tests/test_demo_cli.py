@@ -124,3 +124,116 @@ def test_analyses_of_missing_methods_are_skipped_with_a_reason() -> None:
     registry = get_plugin_manager(entry_points_too=False)[1]
     kept = usable_analyses(registry, lambda name, why: reasons.__setitem__(name, why))
     assert set(kept) == {n for n, a in kept.items() if a["method"] in registry.of("analysis method")}
+
+
+@pytest.fixture(scope="module")
+def overview(demo: tuple[Path, str, str]) -> dict:
+    from crmetrics.reports import build_document
+
+    project = crmetrics.load(demo[0] / "crmetrics.yml")
+    try:
+        return build_document(project, "overview")
+    finally:
+        project.close()
+
+
+def _demo_sql(demo: tuple[Path, str, str], sql: str) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(demo[0] / "demo.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _analysis(document: dict, name: str) -> dict:
+    return next(s for s in document["sections"] if s.get("analysis") == name)
+
+
+def _columns(section: dict, table: str) -> dict[str, dict]:
+    return {c["name"]: c for c in next(t for t in section["tables"] if t["name"] == table)["columns"]}
+
+
+def test_analysis_columns_are_labelled_by_the_analysis_not_by_same_named_metrics(overview: dict) -> None:
+    # the project has a metric `customers` labelled "New customers"; the analyses' count columns are not it
+    columns = _columns(_analysis(overview, "new_vs_returning"), "periods")
+    labels = [c["label"] for c in columns.values()]
+    assert len(labels) == len(set(labels)), labels
+    assert columns["customers"]["label"] == "Customers"
+    assert columns["new_customers"]["label"] == "New customers"
+    assert columns["returning_share"]["format"] == "percent"
+    assert _columns(_analysis(overview, "signup_cohorts"), "retention")["customers"]["label"] == "Customers"
+    summary = _columns(_analysis(overview, "customer_clv"), "summary")
+    assert summary["customers"]["label"] == "Customers" and summary["aov"]["label"] == "AOV"
+    assert _columns(_analysis(overview, "customer_clv"), "customers")["clv"]["label"] == "CLV"
+    # shares are percentages and amounts currency wherever an analysis shows them
+    assert _columns(_analysis(overview, "customer_rfm"), "segments")["share"]["format"] == "percent"
+    pareto = _columns(_analysis(overview, "customer_pareto"), "items")
+    assert pareto["share"]["format"] == pareto["cumulative_share"]["format"] == "percent"
+    rules = _columns(_analysis(overview, "market_basket"), "rules")
+    assert rules["support"]["format"] == rules["confidence"]["format"] == rules["leverage"]["format"] == "percent"
+    assert _columns(_analysis(overview, "sales_pipeline"), "pipeline")["win_rate"]["format"] == "percent"
+    assert _columns(_analysis(overview, "support_satisfaction"), "overall")["response_rate"]["format"] == "percent"
+
+
+def test_pipeline_cycle_in_days_is_not_formatted_as_seconds(overview: dict) -> None:
+    from crmetrics.reports.formatting import fmt
+
+    figure = next(f for f in _analysis(overview, "sales_pipeline")["figures"] if f["name"] == "median_cycle_days")
+    assert figure["value"] > 1  # whole days: the demo's deals take weeks
+    assert fmt(figure["value"], figure["format"]) == f"{figure['value']:,.2f}"
+    for section in overview["sections"]:
+        for f in section.get("figures", []):
+            assert not ("days" in f["label"] and f["format"] == "duration"), (section["title"], f["label"])
+
+
+def test_data_quality_counts_only_declared_joins_as_orphans(demo: tuple[Path, str, str], overview: dict) -> None:
+    section = _analysis(overview, "data_quality")
+    rows = next(t for t in section["tables"] if t["name"] == "integrity")["rows"]
+    assert {(r[0], r[1]) for r in rows} <= {
+        ("customers", "sales_reps"),
+        ("orders", "customers"),
+        ("leads", "customers"),
+        ("opportunities", "customers"),
+        ("opportunities", "sales_reps"),
+        ("opportunities", "products"),
+        ("tickets", "customers"),
+    }
+    expected = 0
+    for child, key, parent, parent_key in (
+        ("customers", "owner_rep_id", "sales_reps", "rep_id"),
+        ("orders", "customer_id", "customers", "customer_id"),
+        ("leads", "customer_id", "customers", "customer_id"),
+        ("opportunities", "customer_id", "customers", "customer_id"),
+        ("opportunities", "owner_rep_id", "sales_reps", "rep_id"),
+        ("opportunities", "product_id", "products", "product_id"),
+        ("tickets", "customer_id", "customers", "customer_id"),
+    ):
+        sql = (
+            f"SELECT count(*) FROM {child} c WHERE c.{key} IS NOT NULL"
+            f" AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{parent_key} = c.{key})"
+        )
+        expected += _demo_sql(demo, sql)[0][0]
+    figure = next(f for f in section["figures"] if f["name"] == "orphans")
+    assert 0 < figure["value"] == expected
+
+
+def test_signup_cohorts_are_customers_by_sign_up_month(demo: tuple[Path, str, str], overview: dict) -> None:
+    section = _analysis(overview, "signup_cohorts")
+    members = next(f for f in section["figures"] if f["name"] == "members")["value"]
+    # every customer with a sign-up date, whether it ordered or not; orders of unknown customers form no member
+    assert (
+        members
+        == _demo_sql(demo, "SELECT count(DISTINCT customer_id) FROM customers WHERE signed_up_at IS NOT NULL")[0][0]
+    )
+
+
+def test_analyses_say_they_cover_all_the_data(overview: dict) -> None:
+    for section in overview["sections"]:
+        if section["type"] == "analysis":
+            assert section["coverage"].startswith("All data, not only the report period (2024-01-01"), section["title"]
+    kpis = next(s for s in overview["sections"] if s["type"] == "kpis")
+    assert "coverage" not in kpis
+    assert next(s for s in overview["sections"] if s["title"] == "Revenue by month")["coverage"]
+    assert not next(s for s in overview["sections"] if s["title"] == "Revenue by region")["coverage"]

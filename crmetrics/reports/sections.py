@@ -76,6 +76,12 @@ class SectionBuilder:
     def _head(section: dict[str, Any], kind: str, title: str) -> dict[str, Any]:
         return {"type": kind, "title": section.get("title") or title, "description": section.get("description", "")}
 
+    def _coverage(self, period: Period | None) -> str:
+        """What time the section covers, said only where it is not the report period (a reader assumes that)."""
+        if self.params.period is None or period is not None:
+            return ""
+        return f"All data, not only the report period ({self.params.period.label()})."
+
     # -- section types ---------------------------------------------------------------------------------------
 
     def kpis(self, section: dict[str, Any]) -> dict[str, Any]:
@@ -114,14 +120,16 @@ class SectionBuilder:
         return {**self._head(section, "kpis", "Key figures"), "tiles": tiles, "compared": bool(previous)}
 
     def table(self, section: dict[str, Any]) -> dict[str, Any]:
-        result = self._query(section, as_list(section["metrics"]), as_list(section.get("by")), self._period(section))
-        head = self._head(section, "table", "Table")
+        period = self._period(section)
+        result = self._query(section, as_list(section["metrics"]), as_list(section.get("by")), period)
+        head = {**self._head(section, "table", "Table"), "coverage": self._coverage(period)}
         return {**head, "table": table_data(result, self.model, "table", head["title"])}
 
     def chart(self, section: dict[str, Any]) -> dict[str, Any]:
         metrics, by = as_list(section["metrics"]), as_list(section.get("by"))
-        result = self._query(section, metrics, by, self._period(section))
-        head = self._head(section, "chart", "Chart")
+        period = self._period(section)
+        result = self._query(section, metrics, by, period)
+        head = {**self._head(section, "chart", "Chart"), "coverage": self._coverage(period)}
         table = table_data(result, self.model, "chart", head["title"])
         spec = chart_spec(section["chart"], table, by, metrics, section.get("quadrant", "median"))
         return {**head, "kind": section["chart"], "spec": spec, "table": table}
@@ -135,7 +143,12 @@ class SectionBuilder:
         )
         if not isinstance(result, AnalysisResult):
             raise RenderError(f"analysis '{name}' returned {type(result).__name__}, not an AnalysisResult")
-        return analysis_section(result, self.model, section, declared.description, _metrics_named(declared.params))
+        # a parameter naming an entity (`entity: customers`) is not the metric that shares its name
+        metrics = frozenset(
+            m for m in _strings(declared.params) if m in self.model.metrics and m not in self.model.entities
+        )
+        built = analysis_section(result, self.model, section, declared.description, metrics)
+        return {**built, "coverage": self._coverage(period)}
 
     def text(self, section: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -161,11 +174,12 @@ class SectionBuilder:
         select = select.limit(section.get("limit", DEFAULT_DRILLDOWN_ROWS))
         result = engine.execute(render(select, engine.dialect), columns)
         head = self._head(section, "drilldown", f"{humanize(entity)} records")
+        head["coverage"] = self._coverage(period) if has_time else ""
         table = table_data(result, self.model, entity, head["title"])
         return {**head, "entity": entity, "table": table, "total_rows": int(total)}
 
 
-def _metrics_named(params: dict[str, Any]) -> frozenset[str]:
+def _strings(params: dict[str, Any]) -> frozenset[str]:
     """Every string in an analysis's parameters (nested lists included): the metrics it was given are among them."""
     found: set[str] = set()
     stack: list[Any] = [params]
