@@ -37,11 +37,6 @@ SMALL_DATA_SPARK = {
 }
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "spark: needs pyspark and Java 17 (skipped when absent)")
-    config.addinivalue_line("markers", "clickhouse: needs chdb (skipped when absent)")
-
-
 @dataclass
 class Data:
     duckdb_path: Path
