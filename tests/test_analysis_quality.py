@@ -39,6 +39,7 @@ entities:
 analyses:
   dq: {method: quality, as_of: "2024-06-30"}
   dq_customers: {method: quality, entities: customers, as_of: "2024-06-30"}
+  dq_orders: {method: quality, entities: orders, as_of: "2024-06-30"}
 """
 
 CUSTOMERS = [
@@ -221,3 +222,11 @@ def test_analysis_output_entities_are_not_orphan_checks(tmp_path) -> None:
     assert joins == [("orders", "customers")]
     # orders 2 (customer 5) and 6 (customer 77) point at no customer; order 3 has no customer at all
     assert {f.name: f.value for f in result.figures}["orphans"] == 2
+
+
+def test_notes_say_which_checks_had_no_rules(crm: Fixture) -> None:
+    # dq_customers checks customers only, which declare staleness and validity rules: nothing to report missing
+    assert not any("not checked" in n for n in crm.analyze("dq_customers").notes)
+    notes = crm.analyze("dq_orders").notes
+    assert any(n.startswith("Staleness was not checked") for n in notes)
+    assert any(n.startswith("Validity was not checked") for n in notes)

@@ -263,7 +263,12 @@ def _heatmap() -> dict[str, Any]:
         "encoding": {
             "x": {"field": "period", "type": "ordinal", "title": "Period"},
             "y": {"field": "cohort", "type": "ordinal", "title": "Cohort"},
-            "color": {"field": "retention_rate", "type": "quantitative", "title": "Retention"},
+            "color": {
+                "field": "retention_rate",
+                "type": "quantitative",
+                "title": "Retention",
+                "legend": {"format": "%"},
+            },
         },
     }
 

@@ -316,7 +316,11 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     ]
     notes = []
     if not timed:
-        notes.append("a stage column records no times: median times and time windows need shape (b) or (c)")
+        # said for a report reader; docs/analyses-lifecycle.md tells the modeller which inputs carry the times
+        notes.append(
+            "The data records the furthest stage each record reached, not when it entered each stage, so the time"
+            " between stages is not shown."
+        )
     return AnalysisResult(
         method="funnel",
         name=ctx.name,

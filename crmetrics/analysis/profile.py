@@ -17,6 +17,7 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
+from crmetrics.analysis.labels import join_labels, metric_label, ref_label
 from crmetrics.analysis.sqlkit import (
     check_dimensions,
     check_metrics,
@@ -102,31 +103,44 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     common = (ctx.where, ctx.segments, ctx.context)
     overall = ctx.run(metric_query(ctx.model, metrics, [], *common))
     profile = ctx.run(profile_query(ctx))
-    result = AnalysisResult("profile", ctx.name, f"Profile by {', '.join(by)}")
+    labels = [ref_label(ctx.model, ref) for ref in by]
+    result = AnalysisResult("profile", ctx.name, f"Profile by {join_labels(labels)}")
     result.tables = {"profile": profile, "overall": overall}
     values = overall.rows[0] if overall.rows else [None] * len(metrics)
     result.figures = [
-        Figure(name, ctx.model.metrics[name].label or name, value, ctx.model.metrics[name].format)
+        Figure(name, metric_label(ctx.model, name), value, ctx.model.metrics[name].format)
         for name, value in zip(metrics, values, strict=True)
     ]
-    first = next(c for c in profile.columns if c.endswith(("_index", "_share")))
-    result.charts = [
-        {
-            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "title": f"{first} by {by[0]}",
-            "data": {"name": "profile"},
-            "mark": "bar",
-            "encoding": {
-                "x": {"field": by[0], "type": "nominal", "sort": None},
-                "y": {"field": first, "type": "quantitative"},
-            },
-        }
-    ]
+    result.charts = [_chart(ctx.model, profile.columns, by, labels)]
     result.notes = [
         "Shares are of the overall value (sums and counts); an index of 100 is the overall level"
         + (f", indexed against the share of {ctx.params['base']}." if ctx.params.get("base") else ".")
     ]
     return result
+
+
+def _chart(model: SemanticModel, columns: list[str], by: list[str], labels: list[str]) -> dict[str, Any]:
+    """The first index (else share): bars by the first dimension, or a heatmap of the first two.
+
+    Bars of every group of a second dimension at the same x would be drawn on top of each other (and stacked
+    shares of one region would add up to that region's share, not to one), so two dimensions get a heatmap.
+    """
+    field = next((c for c in columns if c.endswith("_index")), None) or next(c for c in columns if c.endswith("_share"))
+    metric = metric_label(model, field.rpartition("_")[0])
+    title = f"{metric} index" if field.endswith("_index") else f"Share of {metric.lower()}"
+    value: dict[str, Any] = {"field": field, "type": "quantitative", "title": title}
+    if field.endswith("_share"):
+        value["axis"] = value["legend"] = {"format": "%"}
+    spec: dict[str, Any] = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": f"{title} by {join_labels(labels[:2])}",
+        "data": {"name": "profile"},
+    }
+    x = {"field": by[0], "type": "nominal", "sort": None, "title": labels[0]}
+    if len(by) == 1:
+        return {**spec, "mark": "bar", "encoding": {"x": x, "y": value}}
+    y = {"field": by[1], "type": "nominal", "sort": None, "title": labels[1]}
+    return {**spec, "mark": "rect", "encoding": {"x": x, "y": y, "color": value}}
 
 
 METHOD = AnalysisMethod(

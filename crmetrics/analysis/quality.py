@@ -274,10 +274,24 @@ def _figures(rows: dict[str, list[tuple]], total_rows: int) -> list[Figure]:
 
 
 def _notes(rows: dict[str, list[tuple]]) -> list[str]:
-    notes = [f"{r[0]}.{r[1]}: {r[4]} invalid value(s) ({r[2]})" for r in rows["validity"] if r[4]]
-    notes += [f"{r[0]} -> {r[1]}: {r[5]} orphan row(s)" for r in rows["integrity"] if r[5]]
-    notes += [f"{r[0]} {r[2]} {r[1]}: {r[3] - r[4]} duplicate(s)" for r in rows["duplicates"] if r[3] > r[4]]
+    """Each failing check in words, and what was not checked because no rule asks for it."""
+    notes = [f"{r[0]}.{r[1]}: {r[4]:,} value(s) outside the {RULES[r[2]]}." for r in rows["validity"] if r[4]]
+    notes += [
+        f"{r[0]}: {r[5]:,} orphan row(s), whose {r[1]} reference matches no record." for r in rows["integrity"] if r[5]
+    ]
+    notes += [
+        f"{r[0]}: {r[3] - r[4]:,} row(s) repeat the {r[1]} of another ({r[2]})."
+        for r in rows["duplicates"]
+        if r[3] > r[4]
+    ]
+    if not rows["staleness"]:
+        notes.append("Staleness was not checked: no entity checked declares a staleness rule in its quality block.")
+    if not rows["validity"]:
+        notes.append("Validity was not checked: no entity checked declares accepted values or ranges.")
     return notes
+
+
+RULES = {"accepted_values": "accepted values", "range": "accepted range"}
 
 
 METHOD = AnalysisMethod(

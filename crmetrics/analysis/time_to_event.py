@@ -12,6 +12,7 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
+from crmetrics.analysis.labels import ref_label
 from crmetrics.analysis.lifecycle_sql import (
     as_list,
     breakdown,
@@ -89,11 +90,12 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     overall = ctx.run(overall_tree, STATISTICS).records()
     total: dict[str, Any] = overall[0] if overall else {}
     unit = ctx.params.get("unit", "days")
-    notes = [f"durations in {unit}; records without `{ctx.params['end']}` are open and not in the statistics"]
+    start, end = ref_label(ctx.model, ctx.params["start"]), ref_label(ctx.model, ctx.params["end"])
+    notes = [f"Durations are in {unit}. Records without {end.lower()} are still open and not in the statistics."]
     return AnalysisResult(
         method="time_to_event",
         name=ctx.name,
-        title=f"Time from {ctx.params['start']} to {ctx.params['end']}",
+        title=f"Time from {start.lower()} to {end.lower()}",
         tables={"time_to_event": table},
         figures=[
             Figure("records", "Records", total.get("records"), "integer"),
@@ -101,20 +103,20 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
             Figure("median", f"Median ({unit})", total.get("median")),
             Figure("p90", f"90th percentile ({unit})", total.get("p90")),
         ],
-        charts=[_chart(names)] if names else [],
+        charts=[_chart(names, ref_label(ctx.model, names[0]), unit)] if names else [],
         notes=notes,
     )
 
 
-def _chart(names: list[str]) -> dict[str, Any]:
+def _chart(names: list[str], label: str, unit: str) -> dict[str, Any]:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": "Median time to event",
+        "title": f"Median time by {label.lower()}",
         "data": {"name": "time_to_event"},
         "mark": "bar",
         "encoding": {
-            "x": {"field": names[0], "type": "ordinal"},
-            "y": {"field": "median", "type": "quantitative"},
+            "x": {"field": names[0], "type": "ordinal", "title": label},
+            "y": {"field": "median", "type": "quantitative", "title": f"Median ({unit})"},
         },
     }
 

@@ -534,14 +534,18 @@ class _Chart:
         if not field:
             return
         if extent:
+            fmt = next(
+                (str(f) for layer in self.layers if (f := (layer.channel("color").get("legend") or {}).get("format"))),
+                None,
+            )
             stops = "".join(f'<stop offset="{i / 4:.2f}" stop-color="{ramp(i / 4)}"/>' for i in range(5))
             self.out.append(
                 f'<defs><linearGradient id="g">{stops}</linearGradient></defs>'
                 f'<rect x="{x1 - 120:.1f}" y="6" width="120" height="8" fill="url(#g)"/>'
                 f'<text x="{x1 - 126:.1f}" y="14" text-anchor="end" fill="#475467">'
-                f"{escape(axis_label(extent[0], None))}</text>"
+                f"{escape(axis_label(extent[0], fmt))}</text>"
                 f'<text x="{x1:.1f}" y="26" text-anchor="end" fill="#475467">'
-                f"{escape(axis_label(extent[1], None))}</text>"
+                f"{escape(axis_label(extent[1], fmt))}</text>"
             )
             return
         x = x0
