@@ -65,6 +65,9 @@ def load(
     return project
 
 
+_KEY_SCALARS = (str, int, float, bool, type(None), dt.date, dt.datetime)
+
+
 def _frozen(value: Any) -> Hashable | None:
     """`value` as a hashable cache key (lists become tuples, dicts sorted items); None when it cannot be one."""
 
@@ -73,8 +76,9 @@ def _frozen(value: Any) -> Hashable | None:
             return tuple(freeze(i) for i in item)
         if isinstance(item, Mapping):
             return tuple(sorted((str(k), freeze(v)) for k, v in item.items()))
-        hash(item)
-        return (type(item).__name__, item)  # 1, 1.0 and True stay different keys
+        if type(item) not in _KEY_SCALARS:  # a subclass may fake __eq__/__hash__ and hit another tenant's SQL
+            raise TypeError(type(item).__name__)
+        return (type(item).__name__, repr(item))  # 1, 1.0, True and -0.0, 0.0 stay different keys
 
     try:
         return freeze(value)

@@ -372,6 +372,19 @@ def test_subclassed_scalars_bind_as_their_value(tenants: dict) -> None:
     assert "OR" not in sql.upper().replace("ORDER", "")
 
 
+def test_compiled_sql_cache_never_mixes_tenants(tmp_path: Path) -> None:
+    """Contexts that compare or hash alike (1, 1.0, True, "1", -0.0, 0.0, a subclass faking equality) each get
+    their own SQL, the same SQL a project without any cache history compiles."""
+    path = td.write_project(tmp_path)
+    shared = crmetrics.load(path)
+    liar = type("int", (int,), {"__eq__": lambda self, other: True, "__hash__": lambda self: hash(2)})
+    values = [2, 1, 1.0, True, "1", -0.0, 0.0, liar(1), 2, 1, "2", 2.0]
+    for value in values:
+        fresh = crmetrics.load(path)
+        question = {"metrics": ["revenue", "ticket_count"], "by": ["customers.region"], "context": {"tenant_id": value}}
+        assert shared.compile(**question) == fresh.compile(**question), value
+
+
 QUOTED = ["O'Brien", "x' OR '1'='1", "'; DROP TABLE orders; --", "a\\' OR 1=1 --", 'dq"dq', "Zürich 🚀", "\n\t", ""]
 
 
