@@ -237,3 +237,41 @@ def test_analyses_say_they_cover_all_the_data(overview: dict) -> None:
     assert "coverage" not in kpis
     assert next(s for s in overview["sections"] if s["title"] == "Revenue by month")["coverage"]
     assert not next(s for s in overview["sections"] if s["title"] == "Revenue by region")["coverage"]
+
+
+AGE_BAND = (
+    "CASE WHEN age < 25 THEN '18-24' WHEN age < 35 THEN '25-34' WHEN age < 45 THEN '35-44' WHEN age < 55 THEN '45-54'"
+    " WHEN age < 65 THEN '55-64' WHEN age >= 65 THEN '65+' END"
+)
+
+
+def test_profile_index_is_100_at_the_overall_level(demo: tuple[Path, str, str], overview: dict) -> None:
+    section = _analysis(overview, "customer_profile")
+    table = next(t for t in section["tables"] if t["name"] == "profile")
+    names = [c["name"] for c in table["columns"]]
+    got = {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in table["rows"]}
+    revenue = {
+        (r[0], r[1]): float(r[2])
+        for r in _demo_sql(
+            demo,
+            f"SELECT c.region, {AGE_BAND.replace('age', 'c.age')}, sum(o.amount) FROM orders o"
+            " LEFT JOIN customers c ON c.customer_id = o.customer_id GROUP BY 1, 2",
+        )
+    }
+    customers = {
+        (r[0], r[1]): r[2] for r in _demo_sql(demo, f"SELECT region, {AGE_BAND}, count(*) FROM customers GROUP BY 1, 2")
+    }
+    total_revenue, total_customers = sum(revenue.values()), sum(customers.values())
+    for key, count in customers.items():
+        index = 100 * (revenue.get(key, 0.0) / total_revenue) / (count / total_customers)
+        assert got[key]["revenue_index"] == pytest.approx(index), key
+    # a group with its fair share of revenue has an index of 100: the customer-weighted mean index is 100
+    weighted = sum(got[k]["revenue_index"] * n for k, n in customers.items()) / total_customers
+    assert weighted == pytest.approx(100 * sum(revenue.get(k, 0.0) for k in customers) / total_revenue)
+    (chart,) = section["charts"]
+    encoding = chart["spec"]["encoding"]
+    # two dimensions: one cell per (region, age band), not seven bars drawn over each other per region
+    assert chart["spec"]["mark"] == "rect"
+    assert (encoding["x"]["field"], encoding["y"]["field"]) == ("customers.region", "customers.age_band")
+    assert chart["spec"]["title"] == "Revenue index by Region and Age band"
+    assert section["title"] == "Profile by Region and Age band"

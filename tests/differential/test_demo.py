@@ -14,9 +14,9 @@ import crmetrics
 from tests.differential.compare import assert_rows
 
 QUESTIONS: dict[str, dict[str, Any]] = {
-    "by_region": {"metrics": ["revenue", "order_count", "aov", "buyers"], "by": ["customers.region"]},
+    "by_region": {"metrics": ["revenue", "order_count", "average_order_value", "buyers"], "by": ["customers.region"]},
     "monthly_across_facts": {
-        "metrics": ["revenue", "new_customers", "leads", "ticket_count"],
+        "metrics": ["revenue", "customers", "leads", "ticket_count"],
         "by": ["metric_time:month"],
     },
     "weekly": {"metrics": ["revenue", "order_count"], "by": ["metric_time:week"]},
@@ -29,9 +29,12 @@ QUESTIONS: dict[str, dict[str, Any]] = {
         "where": "customers.region <> 'EMEA'",
         "segments": ["high_value"],
     },
-    "measure_dimension": {"metrics": ["new_customers"], "by": ["customers.lifetime_orders"]},
-    "booleans": {"metrics": ["leads", "conversion_rate", "cost_per_acquisition"], "by": ["leads.is_converted"]},
-    "service_and_nps": {"metrics": ["nps", "csat_rate", "open_tickets", "avg_csat"], "by": ["customers.region"]},
+    "measure_dimension": {"metrics": ["customers"], "by": ["customers.lifetime_orders"]},
+    "booleans": {"metrics": ["leads", "lead_conversion_rate", "cost_per_acquisition"], "by": ["leads.is_converted"]},
+    "service_and_nps": {
+        "metrics": ["net_promoter_score", "csat_satisfied_rate", "open_tickets", "csat"],
+        "by": ["customers.region"],
+    },
     "pipeline": {"metrics": ["win_rate", "avg_deal_size", "open_pipeline"], "by": ["sales_reps.team"]},
     "top_cities": {"metrics": ["revenue"], "by": ["customers.city"], "order_by": ["-revenue"], "limit": 5},
     "daily_in_december": {
@@ -39,7 +42,7 @@ QUESTIONS: dict[str, dict[str, Any]] = {
         "by": ["orders.ordered_at:day"],
         "where": "orders.ordered_at >= '2024-12-01'",
     },
-    "totals": {"metrics": ["revenue", "email_completeness", "won_amount", "lead_cost"]},
+    "totals": {"metrics": ["revenue", "email_completeness", "won_amount", "marketing_cost"]},
 }
 
 
