@@ -14,9 +14,12 @@ from crmetrics.errors import (
     ExecutionError,
     Issue,
     Location,
+    MissingDriver,
     QueryError,
+    QueryTimeout,
     ReferenceNotFound,
     UnsafeExpressionError,
+    UnsafeStatement,
 )
 from crmetrics.project import Project, load
 from crmetrics.result import Result
@@ -32,11 +35,14 @@ __all__ = [
     "ExecutionError",
     "Issue",
     "Location",
+    "MissingDriver",
     "Project",
     "QueryError",
+    "QueryTimeout",
     "ReferenceNotFound",
     "Result",
     "UnsafeExpressionError",
+    "UnsafeStatement",
     "__version__",
     "load",
 ]

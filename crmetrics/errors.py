@@ -128,6 +128,24 @@ class ConnectionFailed(CrmetricsError):
     code = "CRM510"
 
 
+class QueryTimeout(ExecutionError):
+    """A query ran longer than `settings.query_timeout` (or `--timeout`) and was cancelled on the database."""
+
+    code = "CRM520"
+
+
+class UnsafeStatement(ExecutionError):
+    """Something other than a single SELECT (or WITH ... SELECT) was about to be sent to a database."""
+
+    code = "CRM530"
+
+
+class MissingDriver(ConnectionFailed):
+    """The database driver for a connection is not installed; the message names the pip extra that installs it."""
+
+    code = "CRM511"
+
+
 class PluginError(CrmetricsError):
     """A plugin failed to load or broke the plugin contract."""
 

@@ -15,9 +15,8 @@ import pytest
 
 import crmetrics
 from crmetrics.engines import normalise
-from crmetrics.engines.base import MissingDriver
 from crmetrics.engines.dbapi import DBAPIEngine
-from crmetrics.errors import ConnectionFailed
+from crmetrics.errors import ConnectionFailed, MissingDriver
 from tests.pg_server import pg_server  # noqa: F401  (a fixture)
 
 ROWS = [(1, "north", 10.5), (2, "north", 4.5), (3, "south", 7.0), (4, None, 1.0), (5, "süd", None)]

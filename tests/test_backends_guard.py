@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 import crmetrics
-from crmetrics.engines.base import QueryTimeout, UnsafeStatement
 from crmetrics.engines.guard import SafeEngine, check_read_only
-from crmetrics.errors import ConnectionFailed
+from crmetrics.errors import ConnectionFailed, QueryTimeout, UnsafeStatement
 from crmetrics.result import Result
 from tests.pg_server import pg_server  # noqa: F401  (a fixture)
 

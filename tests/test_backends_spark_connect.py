@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     from pyspark.sql import SparkSession
-    from crmetrics.engines.base import QueryTimeout
+    from crmetrics.errors import QueryTimeout
     from crmetrics.engines.guard import SafeEngine
     from crmetrics.engines.spark import SparkEngine
 

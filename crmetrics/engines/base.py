@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from crmetrics.errors import ConnectionFailed, ExecutionError
+from crmetrics.errors import MissingDriver
 from crmetrics.result import Result
 
 
@@ -26,24 +26,6 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the connection."""
         ...
-
-
-class QueryTimeout(ExecutionError):
-    """A query ran longer than `settings.query_timeout` (or `--timeout`) and was cancelled on the database."""
-
-    code = "CRM520"
-
-
-class UnsafeStatement(ExecutionError):
-    """Something other than a single SELECT (or WITH ... SELECT) was about to be sent to a database."""
-
-    code = "CRM530"
-
-
-class MissingDriver(ConnectionFailed):
-    """The database driver for a connection is not installed; the message names the pip extra that installs it."""
-
-    code = "CRM511"
 
 
 def require(module: str, extra: str, what: str) -> object:

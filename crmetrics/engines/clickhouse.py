@@ -18,8 +18,8 @@ import sqlglot
 from sqlglot import exp
 
 from crmetrics.engines import normalise
-from crmetrics.engines.base import QueryTimeout, require, timeout_message
-from crmetrics.errors import ConnectionFailed, ExecutionError
+from crmetrics.engines.base import require, timeout_message
+from crmetrics.errors import ConnectionFailed, ExecutionError, QueryTimeout
 from crmetrics.result import Result
 
 _TIMEOUT_CODE = "TIMEOUT_EXCEEDED"

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from crmetrics.engines import normalise
-from crmetrics.engines.base import QueryTimeout, timeout_message
+from crmetrics.engines.base import timeout_message
 from crmetrics.engines.guard import Watchdog
-from crmetrics.errors import ConnectionFailed, ExecutionError
+from crmetrics.errors import ConnectionFailed, ExecutionError, QueryTimeout
 from crmetrics.result import Result
 
 # driver module (first dotted part) -> sqlglot dialect

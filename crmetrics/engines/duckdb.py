@@ -8,9 +8,9 @@ from typing import Any
 import duckdb
 
 from crmetrics.engines import normalise
-from crmetrics.engines.base import QueryTimeout, timeout_message
+from crmetrics.engines.base import timeout_message
 from crmetrics.engines.guard import Watchdog
-from crmetrics.errors import ConnectionFailed, ExecutionError
+from crmetrics.errors import ConnectionFailed, ExecutionError, QueryTimeout
 from crmetrics.result import Result
 
 try:  # results arrive as Arrow when pyarrow is installed (the `arrow` extra)

@@ -19,8 +19,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from crmetrics.engines.base import Engine, UnsafeStatement
-from crmetrics.errors import ConnectionFailed
+from crmetrics.engines.base import Engine
+from crmetrics.errors import ConnectionFailed, UnsafeStatement
 from crmetrics.result import Result
 
 _FORBIDDEN: tuple[type, ...] = (

@@ -7,9 +7,9 @@ import threading
 from typing import Any
 
 from crmetrics.engines import normalise
-from crmetrics.engines.base import QueryTimeout, require, timeout_message
+from crmetrics.engines.base import require, timeout_message
 from crmetrics.engines.guard import Watchdog
-from crmetrics.errors import ConnectionFailed, ExecutionError
+from crmetrics.errors import ConnectionFailed, ExecutionError, QueryTimeout
 from crmetrics.result import Result
 
 

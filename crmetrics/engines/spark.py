@@ -15,9 +15,9 @@ import uuid
 from typing import Any
 
 from crmetrics.engines import normalise
-from crmetrics.engines.base import QueryTimeout, require, timeout_message
+from crmetrics.engines.base import require, timeout_message
 from crmetrics.engines.guard import Watchdog
-from crmetrics.errors import ConnectionFailed, ExecutionError
+from crmetrics.errors import ConnectionFailed, ExecutionError, QueryTimeout
 from crmetrics.result import Result
 
 # sessions crmetrics starts itself are configured for small interactive aggregations and UTC time
