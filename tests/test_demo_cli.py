@@ -275,3 +275,17 @@ def test_profile_index_is_100_at_the_overall_level(demo: tuple[Path, str, str], 
     assert (encoding["x"]["field"], encoding["y"]["field"]) == ("customers.region", "customers.age_band")
     assert chart["spec"]["title"] == "Revenue index by Region and Age band"
     assert section["title"] == "Profile by Region and Age band"
+
+
+def test_demo_metrics_have_no_near_duplicates(demo: tuple[Path, str, str]) -> None:
+    from crmetrics.reports.tables import humanize
+
+    project = crmetrics.load(demo[0] / "crmetrics.yml")
+    try:
+        metrics = project.model.metrics
+        labels = [(m.label or humanize(name)).lower() for name, m in metrics.items()]
+        assert len(labels) == len(set(labels))
+        for old in ("aov", "avg_csat", "csat_rate", "nps", "conversion_rate", "lead_cost", "opportunity_count"):
+            assert old not in metrics, old
+    finally:
+        project.close()
