@@ -49,6 +49,20 @@ def test_builtin_formats_register_through_the_hook(project) -> None:
         report_format(project, "pdf")
 
 
+def test_a_plugin_format_that_is_not_installed_says_how_to_install_it() -> None:
+    class Bare:  # a project whose plugins are the built-in ones only, as without crmetrics-xlsx installed
+        plugins = get_plugin_manager(entry_points_too=False)[1]
+
+    with pytest.raises(ReferenceNotFound) as error:
+        report_format(Bare(), "xlsx")  # type: ignore[arg-type]
+    text = str(error.value)
+    assert text.startswith("CRM200 unknown report format 'xlsx'")
+    assert "pip install crmetrics-xlsx" in text and "pip install -e plugins/crmetrics-xlsx" in text
+    with pytest.raises(ReferenceNotFound) as error:
+        report_format(Bare(), "pdf")  # type: ignore[arg-type]
+    assert "pip install" not in str(error.value)
+
+
 def test_html_is_self_contained_accessible_and_escaped(project, document: dict) -> None:
     html = render(project, document, "html")
     assert isinstance(html, str) and html.startswith("<!DOCTYPE html>")

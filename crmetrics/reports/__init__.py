@@ -27,11 +27,23 @@ __all__ = [
 ]
 
 
+# formats shipped as separate distributions in plugins/: a missing one is named with the command that installs it
+PLUGIN_FORMATS = {"xlsx": "crmetrics-xlsx"}
+
+
 def report_format(project: Project, name: str) -> ReportFormat:
     """The installed format `name` (built-in or from a plugin)."""
     formats = project.plugins.of("report format")
     if name not in formats:
-        raise ReferenceNotFound("report format", name, formats)
+        error = ReferenceNotFound("report format", name, formats)
+        package = PLUGIN_FORMATS.get(name.lower())
+        if package:
+            # same code and kind, one message: the format exists, it is just not installed
+            error.args = (
+                f"unknown report format '{name}': it comes with the {package} plugin; install it with"
+                f" `pip install {package}` (from a crmetrics checkout: `pip install -e plugins/{package}`)",
+            )
+        raise error
     return formats[name]
 
 
