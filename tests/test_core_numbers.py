@@ -189,7 +189,11 @@ def test_metric_time_grains_on_period_boundaries(crm, crm_project, grain):
     orders = group(crm.orders, lambda o: (start(o["ordered_at"]),))
     tickets = group(crm.tickets, lambda t: (start(t["opened_at"]),))
     expected = {
-        k: (sum(amounts(orders.get(k, []))), len(tickets.get(k, [])), len({o["customer_id"] for o in orders.get(k, [])}))
+        k: (
+            sum(amounts(orders.get(k, []))),
+            len(tickets.get(k, [])),
+            len({o["customer_id"] for o in orders.get(k, [])}),
+        )
         for k in set(orders) | set(tickets)
     }
     if grain == "day":  # days with tickets and no orders: a distinct count over no rows is 0, not NULL
@@ -283,3 +287,22 @@ def test_result_conversions(crm_project):
     rows = json.loads(result.to_json())
     assert set(rows[0]) == {"metric_time:month", "revenue", "order_count"}
     assert isinstance(rows[0]["metric_time:month"], str) and len(rows[0]["metric_time:month"]) == 10
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        {"metrics": ["revenue", "order_count", "aov", "median_amount", "buyers"], "by": ["customers.segment"]},
+        {"metrics": ["revenue", "ticket_count", "csat"], "by": ["metric_time:month", "regions.name"]},
+        {"metrics": ["p90_amount", "web_share"], "by": ["orders.ordered_at:day"], "limit": 50},
+    ],
+)
+def test_arrow_and_plain_fetch_give_the_same_values_and_types(crm, crm_project, question):
+    from crmetrics.engines.duckdb import DuckDBEngine
+
+    sql = crm_project.compile(**question)
+    columns = ["c" + str(i) for i in range(len(question["metrics"]) + len(question["by"]))]
+    with_arrow = DuckDBEngine(str(crm.root / "crm.duckdb"), arrow=True).execute(sql, columns).rows
+    plain = DuckDBEngine(str(crm.root / "crm.duckdb"), arrow=False).execute(sql, columns).rows
+    assert plain == with_arrow
+    assert [[type(v) for v in row] for row in plain] == [[type(v) for v in row] for row in with_arrow]

@@ -6,7 +6,10 @@ import argparse
 import sys
 
 from crmetrics.cli.common import add_project_options, load_project, parse_context
-from crmetrics.reports.charts import RENDERERS
+
+# crmetrics.reports.charts.RENDERERS, spelled out: importing the reports package (Jinja, charts) here would slow
+# down every command's start-up (tests/test_cli_startup.py keeps the two in step)
+RENDERERS = ("builtin", "vl-convert", "auto")
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:

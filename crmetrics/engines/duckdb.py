@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -12,13 +13,6 @@ from crmetrics.engines.base import timeout_message
 from crmetrics.engines.guard import Watchdog
 from crmetrics.errors import ConnectionFailed, ExecutionError, QueryTimeout
 from crmetrics.result import Result
-
-try:  # results arrive as Arrow when pyarrow is installed (the `arrow` extra)
-    import pyarrow  # noqa: F401
-
-    _ARROW = True
-except ImportError:  # pragma: no cover - depends on the environment
-    _ARROW = False
 
 
 def parse_duckdb_url(url: str | None) -> str:
@@ -49,7 +43,12 @@ class DuckDBEngine:
         read_only: bool | None = None,
         config: dict[str, Any] | None = None,
         connection: Any = None,
+        arrow: bool | None = None,
     ) -> None:
+        """`arrow`: fetch results as Arrow (faster for large results, needs pyarrow). The default, None, uses Arrow
+        when pyarrow is already imported in the process, so a command-line query does not pay ~150 ms to import it
+        while a pandas or Arrow user gets Arrow. Both paths give the same Python types."""
+        self.arrow = arrow
         if connection is not None:
             self.connection = connection
         else:
@@ -76,7 +75,7 @@ class DuckDBEngine:
         cursor = self.cursor()
         with Watchdog(timeout, cursor.interrupt) as watchdog:
             try:
-                if _ARROW:
+                if self.arrow or (self.arrow is None and "pyarrow" in sys.modules):
                     table, rows = normalise.arrow(cursor.sql(sql).to_arrow_table(), columns)
                     return Result(columns, rows, sql, _arrow=table)
                 return Result(columns, normalise.rows(cursor.execute(sql).fetchall()), sql)
