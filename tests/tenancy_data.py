@@ -383,9 +383,8 @@ def reference_rows(
         values = {
             "revenue": revenue,
             "order_count": len(orders),
-            # today a COUNT(DISTINCT) is NULL in a group that only another entity's rows create (sum and count
-            # become 0 there); reported to the compiler's owner, mirrored here so the security checks stay precise
-            "buyers": len({o.customer_id for o in orders if o.customer_id is not None}) if orders or not by else None,
+            # a distinct count over no rows is 0, like every count
+            "buyers": len({o.customer_id for o in orders if o.customer_id is not None}),
             "biggest_order": max(amounts) if amounts else None,
             "online_revenue": _sum(o.amount for o in orders if o.channel == "online"),
             "aov": _ratio(revenue, len(orders)),

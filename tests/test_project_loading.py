@@ -167,10 +167,33 @@ def test_compiled_sql_is_cached_per_question_dialect_and_context(shop: Path) -> 
 
 def test_table_output_shows_each_metric_in_its_format(shop: Path, capsys, monkeypatch) -> None:
     text = (shop / "crmetrics.yml").read_text()
-    (shop / "crmetrics.yml").write_text(text.replace("include: [kpis/*.yml]", "include: [kpis/*.yml]\nmetrics:\n"
-                                                     "  share: {expr: 'revenue / (revenue + 100)', format: percent}\n"
-                                                     "  money: {measure: orders.revenue, format: currency}"))
+    (shop / "crmetrics.yml").write_text(
+        text.replace(
+            "include: [kpis/*.yml]",
+            "include: [kpis/*.yml]\nmetrics:\n"
+            "  share: {expr: 'revenue / (revenue + 100)', format: percent}\n"
+            "  money: {measure: orders.revenue, format: currency}",
+        )
+    )
     monkeypatch.chdir(shop)
     assert main(["query", "-m", "share", "-m", "money", "-m", "revenue"]) == 0
     row = capsys.readouterr().out.splitlines()[2].split()
     assert row == [f"{36.5 / 136.5:.1%}", "36.50", "36.5"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        {"metrics": 5},
+        {"metrics": [None]},
+        {"metrics": ["revenue"], "by": {"a": 1}},
+        {"metrics": ["revenue"], "context": "tenant_id=7"},
+        {"metrics": ["revenue"], "where": 1},
+        {"metrics": ["revenue"], "segments": [3]},
+        {"metrics": ["revenue"], "order_by": 2},
+    ],
+)
+def test_wrongly_typed_questions_are_query_errors(shop: Path, question: dict) -> None:
+    project = crmetrics.load(shop / "crmetrics.yml")
+    with pytest.raises(crmetrics.QueryError):
+        project.compile(**question)

@@ -39,10 +39,14 @@ class Query:
         return [r.text for r in self.by] + list(self.metrics) + compare_columns(self.metrics, self.time.compare)
 
 
-def _names(value: str | Iterable[str] | None) -> list[str]:
+def _names(value: str | Iterable[str] | None, what: str = "name") -> list[str]:
+    """A name or a list of names; anything else (numbers, None inside a list, a dict) is a QueryError."""
     if value is None:
         return []
-    return [value] if isinstance(value, str) else list(value)
+    names = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else None
+    if names is None or not all(isinstance(name, str) for name in names):
+        raise QueryError(f"{what} must be a string or a list of strings, got {value!r}")
+    return names
 
 
 def check_dimension(model: SemanticModel, ref: Ref) -> None:
@@ -98,14 +102,18 @@ def build_query(
     Keyword arguments of time intelligence (see `timequery.time_options`): start, end, time_range, today,
     fill_gaps, compare.
     """
-    names = _names(metrics)
+    if context is not None and not isinstance(context, Mapping):
+        raise QueryError(f"context must be a mapping of names to values, got {type(context).__name__}")
+    if where is not None and not isinstance(where, str):
+        raise QueryError(f"where must be a string, got {type(where).__name__}")
+    names = _names(metrics, "metrics")
     if not names:
         raise QueryError("ask for at least one metric")
     for name in names:
         if name not in model.metrics:
             raise ReferenceNotFound("metric", name, model.metrics)
     refs = []
-    for text in _names(by):
+    for text in _names(by, "by"):
         try:
             ref = parse_ref(text)
         except RefSyntaxError as error:
@@ -116,11 +124,11 @@ def build_query(
     if len(columns) != len(refs) + len(names):
         raise QueryError("a metric or dimension is asked for twice")
     columns |= set(compare_columns(names, time.get("compare")))
-    for segment in _names(segments):
+    for segment in _names(segments, "segments"):
         if segment not in model.segments:
             raise ReferenceNotFound("segment", segment, model.segments)
     ordering = []
-    for key in _names(order_by):
+    for key in _names(order_by, "order_by"):
         name = key[1:] if key.startswith("-") else key
         if name not in columns:
             raise ReferenceNotFound("order_by column", name, columns)
