@@ -190,7 +190,7 @@ def test_builtin_renderer_draws_every_chart_kind(kind: str, by: list[str], metri
     root = ET.fromstring(svg)
     marks = [e for e in root.iter() if e.tag.endswith(("rect", "circle", "path"))]
     assert marks, kind
-    assert "(none)" in svg or kind in ("funnel", "scatter")  # NULL categories are shown, not dropped
+    assert "—" in svg or kind in ("funnel", "scatter")  # NULL categories are shown, not dropped
 
 
 def test_builtin_renderer_bar_heights_follow_the_data() -> None:

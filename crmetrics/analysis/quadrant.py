@@ -14,6 +14,7 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
+from crmetrics.analysis.labels import metric_label
 from crmetrics.analysis.sqlkit import (
     alias,
     case,
@@ -163,20 +164,21 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     members = ctx.run(members_query(ctx))
     quadrants = ctx.run(quadrants_query(ctx))
     ((x_split, y_split),) = ctx.run(splits_query(ctx)).rows
-    result = AnalysisResult("quadrant", ctx.name, f"{y} against {x}")
+    xl, yl = metric_label(ctx.model, x), metric_label(ctx.model, y)  # what a report reader sees
+    result = AnalysisResult("quadrant", ctx.name, f"{yl} against {xl}")
     result.tables = {"members": members, "quadrants": quadrants}
-    result.figures = [Figure("x_split", f"{x} split", x_split), Figure("y_split", f"{y} split", y_split)]
+    result.figures = [Figure("x_split", f"{xl} split", x_split), Figure("y_split", f"{yl} split", y_split)]
     result.charts = [
         {
             "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "title": f"{y} against {x}",
+            "title": f"{yl} against {xl}",
             "data": {"name": "members"},
             "layer": [
                 {
                     "mark": "point",
                     "encoding": {
-                        "x": {"field": x, "type": "quantitative"},
-                        "y": {"field": y, "type": "quantitative"},
+                        "x": {"field": x, "type": "quantitative", "title": xl},
+                        "y": {"field": y, "type": "quantitative", "title": yl},
                         "color": {"field": "quadrant", "type": "nominal"},
                     },
                 },

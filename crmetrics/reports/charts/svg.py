@@ -29,6 +29,7 @@ from crmetrics.reports.charts.scales import (
     text_width,
     time_text,
 )
+from crmetrics.reports.tables import humanize
 
 __all__ = ["MAX_LINE_POINTS", "render_svg"]
 
@@ -222,6 +223,11 @@ def _extent(layers: list[_Layer], axis: str, band_axis: str | None) -> list[floa
     return values
 
 
+def _category(value: Any) -> str:
+    """A category as text; a missing one as the em dash tables use."""
+    return "—" if value is None else str(value)
+
+
 def render_svg(spec: dict[str, Any], title: str = "") -> str | None:
     """The chart as an `<svg>` string, or None when the spec uses something this renderer does not draw."""
     try:
@@ -238,6 +244,9 @@ class _Chart:
         self.width = float(spec.get("width", 640)) if not isinstance(spec.get("width"), str) else 640.0
         self.height = float(spec.get("height", 260)) if not isinstance(spec.get("height"), str) else 260.0
         self.out: list[str] = []
+        # a fold's keys are column names: the legend shows them as words, like table headers
+        steps = spec.get("transform") if isinstance(spec.get("transform"), list) else []
+        self.folded = {str(name) for step in steps if isinstance(step, dict) for name in step.get("fold", [])}
         palette = ((spec.get("config") or {}).get("range") or {}).get("category")
         self.palette = tuple(palette) if isinstance(palette, list) and palette else PALETTE
 
@@ -373,7 +382,7 @@ class _Chart:
         day = as_date(value) if temporal else None
         if day:
             return time_text(day, fmt if fmt and "%" in fmt else "%b %Y")
-        return axis_label(value, None) if isinstance(value, float) else str(value)
+        return axis_label(value, None) if isinstance(value, float) else _category(value)
 
     def _axis_format(self, axis: str) -> str | None:
         for layer in self.layers:
@@ -395,7 +404,7 @@ class _Chart:
         for name in ("x", "y", "color", "text"):
             ch = layer.channel(name)
             if "field" in ch:
-                parts.append(f"{ch.get('title') or ch['field']}: {_field(row, ch['field'])}")
+                parts.append(f"{ch.get('title') or ch['field']}: {_category(_field(row, ch['field']))}")
         tips = layer.enc.get("tooltip")
         if isinstance(tips, list):
             parts = [f"{t.get('title') or t['field']}: {_field(row, t['field'])}" for t in tips if "field" in t]
@@ -550,13 +559,14 @@ class _Chart:
             return
         x = x0
         for index, value in enumerate(domain[:12]):
-            label = escape(str(value))
+            text = humanize(value) if value in self.folded else _category(value)
+            label = escape(text)
             self.out.append(
                 f'<rect x="{x:.1f}" y="6" width="10" height="10" rx="2" '
                 f'fill="{color_for(index, self.palette)}"/>'
                 f'<text x="{x + 14:.1f}" y="15" fill="#475467">{label}</text>'
             )
-            x += 26 + text_width(str(value))
+            x += 26 + text_width(text)
 
     # -- pie -------------------------------------------------------------------------------------------------
 

@@ -45,8 +45,11 @@ def time_label(value: Any, grain: str | None) -> str:
     return day.isoformat()
 
 
+MISSING = "—"  # a missing category, shown as tables show a NULL
+
+
 def _category(value: Any) -> str:
-    return "(none)" if value is None else str(value)
+    return MISSING if value is None else str(value)
 
 
 def _grain(column: dict[str, Any]) -> str | None:
@@ -97,8 +100,8 @@ def chart_spec(kind: str, table: dict[str, Any], by: list[str], metrics: list[st
             xv = row[by[0]] if kind == "line" and grain else time_label(row[by[0]], grain) if grain else row[by[0]]
             data.append(
                 {
-                    "x": "(none)" if xv is None else xv,
-                    "series": "(none)" if series is None else series,
+                    "x": MISSING if xv is None else xv,
+                    "series": MISSING if series is None else series,
                     "y": row[metric],
                 }
             )
