@@ -240,3 +240,36 @@ def test_builtin_renderer_bins_a_histogram() -> None:
     bars = [e for e in root.iter() if e.tag.endswith("rect") and e.get("rx") == "2"]
     heights = sorted(float(b.get("height")) for b in bars)
     assert len(bars) == 3 and heights[2] == pytest.approx(3 * heights[0], abs=0.5)  # 3 in 0-10, 2 in 10-20, 1 in 20-30
+
+
+def test_small_shares_booleans_and_percent_ticks_are_readable() -> None:
+    from crmetrics.reports.charts.scales import axis_label
+    from crmetrics.reports.formatting import fmt
+
+    assert fmt(0.0044, "percent") == "0.44%"  # not 0.4% on every basket rule
+    assert fmt(0.25, "percent") == "25.0%" and fmt(0, "percent") == "0.0%" and fmt(-0.005, "percent") == "-0.50%"
+    assert fmt(True) == "yes" and fmt(False, "number") == "no"
+    assert (axis_label(0.005, ".0%"), axis_label(0.02, ".0%"), axis_label(0.07, "%")) == ("0.5%", "2%", "7%")
+
+
+def test_analysis_charts_get_column_labels_and_percent_axes() -> None:
+    from crmetrics.reports.charts.vega import label_channels
+
+    spec = {
+        "data": {"name": "churn"},
+        "layer": [{"mark": "line", "encoding": {"x": {"field": "period"}, "y": {"field": "churn_rate"}}}],
+        "encoding": {"color": {"field": "retention_rate", "title": "Kept"}},
+    }
+    columns = {
+        "churn": {
+            "period": {"label": "Period", "format": "date"},
+            "churn_rate": {"label": "Churn rate", "format": "percent"},
+            "retention_rate": {"label": "Retention rate", "format": "percent"},
+        }
+    }
+    out = label_channels(spec, columns)
+    y = out["layer"][0]["encoding"]["y"]
+    assert y == {"field": "churn_rate", "title": "Churn rate", "axis": {"format": "%"}}
+    assert out["layer"][0]["encoding"]["x"]["title"] == "Period"
+    assert out["encoding"]["color"] == {"field": "retention_rate", "title": "Kept", "legend": {"format": "%"}}
+    assert "title" not in spec["layer"][0]["encoding"]["y"]  # the analysis's own spec is left alone

@@ -27,6 +27,8 @@ def fmt(value: Any, format: str = "number") -> str:
     """`value` as text in the metric `format`; NULL shows as an em dash."""
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     number = _number(value)
@@ -37,7 +39,8 @@ def fmt(value: Any, format: str = "number") -> str:
     if format == "id":
         return str(int(number)) if number == int(number) else str(value)
     if format == "percent":
-        return f"{number * 100:,.1f}%"
+        # small shares keep two significant decimals: 0.44%, not 0.4% on every row of a basket analysis
+        return f"{number * 100:,.2f}%" if 0 < abs(number) < 0.01 else f"{number * 100:,.1f}%"
     if format == "integer":
         return f"{round(number):,}"
     if format == "currency":

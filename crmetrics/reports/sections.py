@@ -17,7 +17,7 @@ from crmetrics.analysis.base import AnalysisResult
 from crmetrics.compiler import render
 from crmetrics.compiler.frames import Frame
 from crmetrics.errors import RenderError
-from crmetrics.reports.charts.vega import chart_spec, resolve_data
+from crmetrics.reports.charts.vega import chart_spec, label_channels, resolve_data
 from crmetrics.reports.period import Period
 from crmetrics.reports.spec import as_list
 from crmetrics.reports.tables import humanize, records, table_data
@@ -209,7 +209,8 @@ def analysis_section(
     tables = {name: table_data(t, model, name, humanize(name), metrics) for name, t in result.tables.items()}
     charts = []
     for spec in result.charts:
-        resolved = resolve_data(spec, {name: records(t) for name, t in tables.items()})
+        labelled = label_channels(spec, {name: {c["name"]: c for c in t["columns"]} for name, t in tables.items()})
+        resolved = resolve_data(labelled, {name: records(t) for name, t in tables.items()})
         charts.append({"title": spec.get("title", "") if isinstance(spec.get("title"), str) else "", "spec": resolved})
     figures = [{"name": f.name, "label": f.label, "value": plain(f.value), "format": f.format} for f in result.figures]
     return {

@@ -55,7 +55,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 def axis_label(value: float, fmt: str | None) -> str:
     if fmt and fmt.endswith("%"):
-        return f"{value * 100:.0f}%"
+        percent = round(value * 100, 6)
+        return f"{percent:.0f}%" if percent == round(percent) else f"{percent:.1f}%"  # ticks at 0.5% steps too
     text = short_number(value)
     # axis ticks are round numbers: 600k, not 600.0k
     return text.replace(".0k", "k").replace(".0M", "M").replace(".0B", "B")

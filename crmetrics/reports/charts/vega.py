@@ -245,6 +245,45 @@ def _funnel(rows: list[dict], cols: dict[str, dict], by: list[str], metrics: lis
     return spec
 
 
+CHANNELS = ("x", "y", "color", "size", "theta")
+
+
+def label_channels(spec: dict[str, Any], columns: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A copy of an analysis's spec whose channels carry their column's label and, for shares, a percent format.
+
+    `columns` maps each table name to its columns' metadata (label, format), as the report tables have them; a
+    channel that already sets its title or format keeps it.
+    """
+    spec = copy.deepcopy(spec)
+
+    def visit(node: Any, table: dict[str, dict[str, Any]]) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item, table)
+            return
+        if not isinstance(node, dict):
+            return
+        data = node.get("data")
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            table = columns.get(data["name"], {})
+        encoding = node.get("encoding")
+        for name in CHANNELS if isinstance(encoding, dict) else ():
+            channel = encoding.get(name)
+            meta = table.get(channel.get("field", "")) if isinstance(channel, dict) else None
+            if meta is None or channel.get("aggregate") == "count":
+                continue
+            channel.setdefault("title", meta["label"])
+            if meta.get("format") == "percent":
+                guide = "legend" if name in ("color", "size") else "axis"
+                if isinstance(channel.get(guide, {}), dict):
+                    channel[guide] = {"format": "%", **channel.get(guide, {})}
+        for key in ("layer", "spec"):
+            visit(node.get(key), table)
+
+    visit(spec, {})
+    return spec
+
+
 def resolve_data(spec: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """A copy of an analysis's spec with every `data: {name: table}` replaced by the table's rows."""
     spec = copy.deepcopy(spec)
