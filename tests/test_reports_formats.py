@@ -273,3 +273,12 @@ def test_analysis_charts_get_column_labels_and_percent_axes() -> None:
     assert out["layer"][0]["encoding"]["x"]["title"] == "Period"
     assert out["encoding"]["color"] == {"field": "retention_rate", "title": "Kept", "legend": {"format": "%"}}
     assert "title" not in spec["layer"][0]["encoding"]["y"]  # the analysis's own spec is left alone
+
+
+def test_currency_keeps_cents_and_axis_ticks_share_one_style() -> None:
+    from crmetrics.reports.charts.scales import axis_label
+    from crmetrics.reports.formatting import short_number
+
+    assert short_number(56, "currency") == "56.00" and short_number(55.364, "currency") == "55.36"
+    assert short_number(1_250_000, "currency") == "1.2M" and short_number(56, "integer") == "56"
+    assert [axis_label(v, None) for v in (0, 0.5, 1, 1.5, 5000, 12500)] == ["0", "0.5", "1", "1.5", "5k", "12.5k"]

@@ -71,6 +71,8 @@ def short_number(value: Any, format: str = "number") -> str:
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(number) >= size:
             return f"{number / size:.1f}{suffix}"
+    if format == "currency":
+        return f"{number:,.2f}"  # an amount keeps its cents: 56.00 next to 55.36, not 56
     if format == "integer" or number == int(number):
         return f"{round(number):,}"
     return f"{number:.2f}" if abs(number) >= 1 else f"{number:.3g}"

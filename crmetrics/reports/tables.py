@@ -15,7 +15,7 @@ ACRONYMS = {"aov": "AOV", "clv": "CLV", "csat": "CSAT", "nps": "NPS", "rfm": "RF
 # analysis result columns whose values are fractions of one (shown as percentages) or amounts of money
 PERCENT_WORDS = ("share", "rate", "rate_low", "rate_high", "completeness", "support", "confidence", "leverage",
                  "probability", "csat", "csat_low", "csat_high", "conversion_step", "conversion_overall", "p_alive",
-                 "retention")  # fmt: skip
+                 "retention", "margin")  # fmt: skip
 CURRENCY_WORDS = ("revenue", "monetary", "amount", "clv", "aov", "forecast", "deal_size")
 
 

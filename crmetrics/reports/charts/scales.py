@@ -57,6 +57,8 @@ def axis_label(value: float, fmt: str | None) -> str:
     if fmt and fmt.endswith("%"):
         percent = round(value * 100, 6)
         return f"{percent:.0f}%" if percent == round(percent) else f"{percent:.1f}%"  # ticks at 0.5% steps too
+    if abs(value) < 1000 and value != int(value):
+        return f"{value:.2f}".rstrip("0").rstrip(".")  # ticks 0.5, 1, 1.5: one style along the axis
     text = short_number(value)
     # axis ticks are round numbers: 600k, not 600.0k
     return text.replace(".0k", "k").replace(".0M", "M").replace(".0B", "B")

@@ -382,7 +382,9 @@ class _Chart:
         day = as_date(value) if temporal else None
         if day:
             return time_text(day, fmt if fmt and "%" in fmt else "%b %Y")
-        return axis_label(value, None) if isinstance(value, float) else _category(value)
+        binned = any("bin" in layer.channel(axis) for layer in self.layers)
+        number = isinstance(value, float) or (binned and isinstance(value, int) and not isinstance(value, bool))
+        return axis_label(value, fmt) if number else _category(value)  # bin starts read 5k, not 5000
 
     def _axis_format(self, axis: str) -> str | None:
         for layer in self.layers:
