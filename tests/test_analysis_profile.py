@@ -94,3 +94,9 @@ def test_bad_parameters(data, tmp_path):
         crmetrics.load(cv_fixture.project_file(tmp_path, data, bad))
     text = str(error.value)
     assert "must be a sum or a count" in text and "unknown dimension 'customers.regio'" in text
+
+
+def test_the_base_metric_is_not_indexed_against_itself(project) -> None:
+    columns = project.analyze("regions").tables["profile"].columns
+    assert "customers_share" in columns and "customers_index" not in columns
+    assert "revenue_index" in columns

@@ -87,7 +87,7 @@ def profile_query(ctx: AnalysisContext) -> exp.Select:
         columns[name] = value
         if additive(ctx.model, name):
             columns[f"{name}_share"] = safe_div(value.copy(), overall.copy())
-            if base:
+            if base and name != base:  # the base against itself would be 100 on every row
                 base_share = safe_div(col(base, "grouped"), col(base, "overall"))
                 columns[f"{name}_index"] = _index(columns[f"{name}_share"].copy(), base_share)
         else:

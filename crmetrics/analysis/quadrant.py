@@ -165,13 +165,14 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     quadrants = ctx.run(quadrants_query(ctx))
     ((x_split, y_split),) = ctx.run(splits_query(ctx)).rows
     xl, yl = metric_label(ctx.model, x), metric_label(ctx.model, y)  # what a report reader sees
-    result = AnalysisResult("quadrant", ctx.name, f"{yl} against {xl}")
+    title = f"{yl} against {xl[:1].lower() + xl[1:] if not xl[:2].isupper() else xl}"
+    result = AnalysisResult("quadrant", ctx.name, title)
     result.tables = {"members": members, "quadrants": quadrants}
     result.figures = [Figure("x_split", f"{xl} split", x_split), Figure("y_split", f"{yl} split", y_split)]
     result.charts = [
         {
             "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "title": f"{yl} against {xl}",
+            "title": title,
             "data": {"name": "members"},
             "layer": [
                 {
