@@ -262,4 +262,4 @@ def test_cli_table_prints_figures_tables_and_notes(project, capsys):
     )
     out = capsys.readouterr().out
     assert out.startswith("RFM analysis of customers")
-    assert "Scored entities" in out and "\nscores\n" in out and "\nsegments\n" in out and "note: Scores run" in out
+    assert "Scored customers" in out and "\nscores\n" in out and "\nsegments\n" in out and "note: Scores run" in out

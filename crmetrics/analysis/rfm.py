@@ -323,14 +323,14 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     result = AnalysisResult("rfm", ctx.name, f"RFM analysis of {ctx.params['entity']}")
     result.tables = {"scores": scores, "segments": segments}
     result.figures = [
-        Figure("entities", "Scored entities", entities, "integer"),
+        Figure("entities", f"Scored {ctx.params['entity']}", entities, "integer"),
         Figure("monetary", "Monetary value", monetary, "currency"),
         Figure("as_of", "Recency measured to", as_of, "date"),
     ]
     result.charts = [
         {
             "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "title": "Entities per RFM segment",
+            "title": f"{ctx.params['entity'].capitalize()} per RFM segment",
             "data": {"name": "segments"},
             "mark": "bar",
             "encoding": {

@@ -12,6 +12,7 @@ __all__ = ["analysis_column_meta", "column_meta", "humanize", "table_data"]
 
 # abbreviations readers know in capitals: `clv` → `CLV`, `p_alive` stays words
 ACRONYMS = {"aov": "AOV", "clv": "CLV", "csat": "CSAT", "nps": "NPS", "rfm": "RFM", "roi": "ROI", "id": "ID"}
+ACRONYMS |= {"r": "R", "f": "F", "m": "M", "p75": "75th percentile", "p90": "90th percentile"}  # RFM means, quantiles
 # analysis result columns whose values are fractions of one (shown as percentages) or amounts of money
 PERCENT_WORDS = ("share", "rate", "rate_low", "rate_high", "completeness", "support", "confidence", "leverage",
                  "probability", "csat", "csat_low", "csat_high", "conversion_step", "conversion_overall", "p_alive",
