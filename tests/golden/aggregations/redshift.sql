@@ -9,7 +9,7 @@ WITH "agg_orders" AS (
 )
 SELECT
   COALESCE("orders__order_count", 0) AS "order_count",
-  "orders__buyers" AS "buyers",
+  COALESCE("orders__buyers", 0) AS "buyers",
   "orders__avg_amount" AS "avg_amount",
   "orders__median_amount" AS "median_amount",
   "orders__min_amount" AS "min_amount"
