@@ -289,3 +289,21 @@ def test_demo_metrics_have_no_near_duplicates(demo: tuple[Path, str, str]) -> No
             assert old not in metrics, old
     finally:
         project.close()
+
+
+def test_pipeline_stage_counts_include_won_and_open_deals(demo: tuple[Path, str, str]) -> None:
+    # the data records last_stage_reached for lost deals only; a won deal reached qualification and proposal too
+    project = crmetrics.load(demo[0] / "crmetrics.yml")
+    try:
+        got = project.query(["opportunities", "qualified_opportunities", "proposals", "won_deals"]).rows[0]
+    finally:
+        project.close()
+    furthest = "coalesce(last_stage_reached, stage)"
+    want = _demo_sql(
+        demo,
+        f"SELECT count(*), count(*) FILTER (WHERE {furthest} IN ('qualification', 'proposal', 'negotiation',"
+        f" 'closed_won')), count(*) FILTER (WHERE {furthest} IN ('proposal', 'negotiation', 'closed_won')),"
+        " count(*) FILTER (WHERE stage = 'closed_won') FROM opportunities",
+    )[0]
+    assert tuple(got) == want
+    assert want[0] >= want[1] >= want[2] >= want[3] > 0

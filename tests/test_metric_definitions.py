@@ -38,8 +38,9 @@ ATTRIBUTED = (
     "(SELECT SUM(r.revenue) FROM leads ld JOIN (SELECT customer_id, SUM(amount) AS revenue FROM orders "
     f"GROUP BY customer_id) r USING (customer_id) WHERE ld.converted_at IS NOT NULL AND {within('ld.created_at')})"
 )
-QUALIFIED = "last_stage_reached IN ('qualification', 'proposal', 'negotiation', 'closed_won')"
-PROPOSED = "last_stage_reached IN ('proposal', 'negotiation', 'closed_won')"
+# the data keeps last_stage_reached for lost deals only; won and open deals got as far as their current stage
+QUALIFIED = "coalesce(last_stage_reached, stage) IN ('qualification', 'proposal', 'negotiation', 'closed_won')"
+PROPOSED = "coalesce(last_stage_reached, stage) IN ('proposal', 'negotiation', 'closed_won')"
 
 # One independent query per KPI, over the report period 2024 (each entity's own time column).
 SQL = {
