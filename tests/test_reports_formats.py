@@ -282,3 +282,18 @@ def test_currency_keeps_cents_and_axis_ticks_share_one_style() -> None:
     assert short_number(56, "currency") == "56.00" and short_number(55.364, "currency") == "55.36"
     assert short_number(1_250_000, "currency") == "1.2M" and short_number(56, "integer") == "56"
     assert [axis_label(v, None) for v in (0, 0.5, 1, 1.5, 5000, 12500)] == ["0", "0.5", "1", "1.5", "5k", "12.5k"]
+
+
+def test_ordinal_date_axis_with_a_time_format_reads_as_months() -> None:
+    spec = {
+        "data": {"values": [{"cohort": "2024-01-01", "period": 0, "r": 1.0}, {"cohort": "2024-02-01", "period": 0}]},
+        "mark": "rect",
+        "encoding": {
+            "x": {"field": "period", "type": "ordinal"},
+            "y": {"field": "cohort", "type": "ordinal", "axis": {"format": "%b %Y"}},
+            "color": {"field": "r", "type": "quantitative", "legend": {"format": "%"}},
+        },
+    }
+    texts = re.findall(r">([^<>]+)</text>", render_svg(spec, "t") or "")
+    assert "Jan 2024" in texts and "Feb 2024" in texts and "2024-01-01" not in texts
+    assert "100%" in texts  # the colour legend in its format

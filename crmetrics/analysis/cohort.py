@@ -262,7 +262,7 @@ def _heatmap() -> dict[str, Any]:
         "mark": "rect",
         "encoding": {
             "x": {"field": "period", "type": "ordinal", "title": "Period"},
-            "y": {"field": "cohort", "type": "ordinal", "title": "Cohort"},
+            "y": {"field": "cohort", "type": "ordinal", "title": "Cohort", "axis": {"format": "%b %Y"}},
             "color": {
                 "field": "retention_rate",
                 "type": "quantitative",

@@ -379,7 +379,8 @@ class _Chart:
 
     def _band_label(self, axis: str, value: Any, fmt: str | None) -> str:
         temporal = any(layer.channel(axis).get("type") == "temporal" for layer in self.layers)
-        day = as_date(value) if temporal else None
+        # an ordinal axis of dates (cohorts) with a time format reads "Jan 2024" too
+        day = as_date(value) if temporal or (fmt and "%Y" in fmt) else None
         if day:
             return time_text(day, fmt if fmt and "%" in fmt else "%b %Y")
         binned = any("bin" in layer.channel(axis) for layer in self.layers)
