@@ -297,3 +297,11 @@ def test_ordinal_date_axis_with_a_time_format_reads_as_months() -> None:
     texts = re.findall(r">([^<>]+)</text>", render_svg(spec, "t") or "")
     assert "Jan 2024" in texts and "Feb 2024" in texts and "2024-01-01" not in texts
     assert "100%" in texts  # the colour legend in its format
+
+
+def test_a_number_metric_column_keeps_one_style(project) -> None:
+    from crmetrics.reports.tables import column_meta
+
+    metric = next(n for n, m in project.model.metrics.items() if m.format == "number")
+    assert column_meta(project.model, metric, [30.0, 27.36, None])["format"] == "decimal"
+    assert column_meta(project.model, metric, [30, 31])["format"] == "number"

@@ -70,7 +70,9 @@ def column_meta(model: SemanticModel | None, name: str, values: list[Any]) -> di
         return meta
     metric = model.metrics.get(name)
     if metric is not None:
-        return {**meta, "label": metric.label or humanize(name), "format": metric.format, "numeric": True}
+        # a plain-number metric with fractions in the column shows two decimals on every row (30.00 next to 27.36)
+        fmt = meta["format"] if metric.format == "number" and meta["format"] == "decimal" else metric.format
+        return {**meta, "label": metric.label or humanize(name), "format": fmt, "numeric": True}
     try:
         ref = parse_ref(name)
     except RefSyntaxError:
