@@ -367,9 +367,14 @@ def prepare(tree: exp.Expression, dialect: str) -> exp.Expression:
 
     Only passes whose node types occur in the tree walk it, so a plain query costs one walk.
     """
-    kinds = {type(node) for node in tree.walk()}
+    kinds = _kinds(tree)
     for rewrite, triggers, dialects in PASSES:
         if (dialects is None or dialect in dialects) and any(issubclass(kind, triggers) for kind in kinds):
             tree = tree.transform(rewrite, dialect, copy=False)
-            kinds = {type(node) for node in tree.walk()}
+            kinds = _kinds(tree)
     return tree
+
+
+def _kinds(tree: exp.Expression) -> set[type]:
+    """The node types in `tree`; a GROUP BY without ALL counts as no Group, so ordinary grouping triggers no pass."""
+    return {exp.Expression if isinstance(n, exp.Group) and not n.args.get("all") else type(n) for n in tree.walk()}

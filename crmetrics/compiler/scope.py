@@ -41,13 +41,17 @@ def truncate(value: exp.Expression, grain: str) -> exp.Expression:
     return cast(trunc, exp.DataType.Type.DATE)
 
 
-def bind_context(tree: exp.Expression, context: Mapping[str, Any], where: str) -> exp.Expression:
-    """Replace `:name` placeholders with typed literals from `context`; a missing name fails closed."""
+def bind_context(tree: exp.Expression, context: Mapping[str, Any], where: str, copy: bool = True) -> exp.Expression:
+    """Replace `:name` placeholders with typed literals from `context`; a missing name fails closed.
+
+    `copy=False` binds in place, for a tree the caller has just built."""
+    if tree.find(exp.Placeholder) is None:  # most trees have none: skip the rewrite
+        return tree.copy() if copy else tree
 
     def bind(node: exp.Expression) -> exp.Expression:
         return bound(node, context, where) if isinstance(node, exp.Placeholder) else node
 
-    return tree.transform(bind, copy=True)
+    return tree.transform(bind, copy=copy)
 
 
 def bound(node: exp.Placeholder, context: Mapping[str, Any], where: str) -> exp.Expression:
@@ -188,7 +192,7 @@ class Scope:
                 return value if isinstance(value, exp.Column) else exp.Paren(this=value)
             return node
 
-        return bind_context(tree.transform(resolve, copy=True), self.context, what)
+        return bind_context(tree.transform(resolve, copy=True), self.context, what, copy=False)
 
     def row_filter(self, entity: str) -> exp.Expression | None:
         tree = self.model.row_filters.get(entity)

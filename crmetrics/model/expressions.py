@@ -7,6 +7,7 @@ are refused, so no string a user writes can become anything but a scalar express
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sqlglot
@@ -141,8 +142,21 @@ def _forbidden(node: exp.Expression) -> str | None:
 
 
 def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
-    """Parse one scalar expression and check it against the allow-list; raise UnsafeExpressionError otherwise."""
-    if not isinstance(text, str) or not text.strip():
+    """Parse one scalar expression and check it against the allow-list; raise UnsafeExpressionError otherwise.
+
+    Parses are cached (the same filter is asked again and again): the tree returned is shared, so callers copy it
+    before changing it, as the compiler always does.
+    """
+    if not isinstance(text, str) or not isinstance(dialect, str):
+        raise UnsafeExpressionError("expected a non-empty SQL expression")
+    # exact str values as the cache key: a str subclass could fake equality with another filter
+    return _parse_checked(str.__str__(text), str.__str__(dialect))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_checked(text: str, dialect: str) -> exp.Expression:
+    """The parse and allow-list check behind `parse_expression`'s cache."""
+    if not text.strip():
         raise UnsafeExpressionError("expected a non-empty SQL expression")
     bare = _outside_strings(text)
     if "--" in bare or "/*" in bare or ";" in bare:
