@@ -44,10 +44,6 @@ class AnalysisResult:
     charts: list[dict[str, Any]] = field(default_factory=list)  # Vega-Lite specs; data: {"name": table}
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
-        """One key per table, each an array of row objects (what `analyze --format json` prints)."""
-        return {name: table.records() for name, table in self.tables.items()}
-
 
 @dataclass
 class AnalysisContext:

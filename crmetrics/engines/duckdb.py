@@ -60,10 +60,6 @@ class DuckDBEngine:
         self.database = database
         self._local = threading.local()
 
-    @classmethod
-    def from_url(cls, url: str | None, config: dict[str, Any] | None = None) -> DuckDBEngine:
-        return cls(parse_duckdb_url(url), config=config)
-
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:

@@ -21,9 +21,6 @@ class Paths:
     reach: Mapping[str, tuple[Join, ...]]
     ambiguous: Mapping[str, tuple[str, str]]
 
-    def describe(self, target: str) -> str:
-        return " -> ".join([self.source, *(j.target for j in self.reach.get(target, ()))])
-
 
 def shortest_paths(entities: Mapping[str, Entity], source: str) -> Paths:
     """Breadth-first search over joins from `source`, keeping the first path to each entity."""

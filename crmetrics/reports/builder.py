@@ -7,7 +7,6 @@ handed to sandboxed templates without exposing a connection, an engine or the pr
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -145,8 +144,3 @@ def _period_dict(period: Period | None) -> dict[str, str] | None:
     if period is None:
         return None
     return {"start": period.start.isoformat(), "end": period.end.isoformat(), "label": period.label()}
-
-
-def stderr_log(message: str) -> None:
-    """A progress logger for the CLI."""
-    sys.stderr.write(f"  {message}\n")
