@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from crmetrics.analysis import sqlkit
 from crmetrics.errors import AnalysisError
 from crmetrics.model.references import RefSyntaxError, parse_ref
 from crmetrics.model.types import SemanticModel
@@ -81,15 +82,11 @@ def date_literal(day: dt.date) -> exp.Expression:
 
 
 def parse_date(value: Any, name: str) -> dt.date:
-    """An ISO 8601 date parameter (a YAML date or a 'YYYY-MM-DD' string)."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise AnalysisError(f"{name} must be a date written YYYY-MM-DD, got {value!r}") from None
+    """An ISO 8601 date parameter (a YAML date or a 'YYYY-MM-DD' string); an AnalysisError naming it otherwise."""
+    day = sqlkit.parse_date(value)
+    if day is None:
+        raise AnalysisError(f"{name} must be a date written YYYY-MM-DD, got {value!r}")
+    return day
 
 
 def literal(value: Any) -> exp.Expression:
