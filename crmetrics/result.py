@@ -9,7 +9,6 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -28,26 +27,72 @@ def plain(value: Any) -> Any:
     return value
 
 
-@dataclass
 class Result:
-    """What a query returned. `columns` are exactly the references and metric names asked for."""
+    """What a query returned. `columns` are exactly the references and metric names asked for.
 
-    columns: list[str]
-    rows: list[tuple]
-    sql: str = ""
-    notes: list[str] = field(default_factory=list)
-    _arrow: Any = None  # the driver's Arrow table, when it gave one
+    A result may hold the driver's Arrow table instead of rows: `rows` then turns it into Python tuples the first
+    time they are asked for, so an analysis returning a million-row table does not pay for a million tuples that a
+    caller reading `to_arrow()`, `to_pandas()` or `len()` never looks at. Setting `rows` drops the Arrow table.
+    """
+
+    def __init__(
+        self,
+        columns: list[str],
+        rows: list[tuple] | None = None,
+        sql: str = "",
+        notes: list[str] | None = None,
+        _arrow: Any = None,
+    ) -> None:
+        """`rows`, or `_arrow`: the driver's Arrow table with canonical column types, rows made from it on demand."""
+        if rows is None and _arrow is None:
+            rows = []
+        self.columns = columns
+        self._rows = rows
+        self.sql = sql
+        self.notes = notes if notes is not None else []
+        self._arrow = _arrow
+
+    @property
+    def rows(self) -> list[tuple]:
+        """One tuple per row, values in their canonical Python types (crmetrics.engines.normalise)."""
+        if self._rows is None:
+            self._rows = _arrow_rows(self._arrow)
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[tuple]) -> None:
+        self._rows = rows
+        self._arrow = None  # the Arrow table no longer says the same
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        return (self.columns, self.rows, self.sql, self.notes) == (other.columns, other.rows, other.sql, other.notes)
+
+    def __repr__(self) -> str:
+        return f"Result(columns={self.columns!r}, rows={len(self)} rows, sql={self.sql[:60]!r})"
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._rows) if self._rows is not None else self._arrow.num_rows
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per row, keyed by column name."""
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
     def column(self, name: str) -> list[Any]:
+        """The values of one column, in row order."""
         index = self.columns.index(name)
+        if self._rows is None:  # one column of the Arrow table, without making every row
+            return _arrow_values(self._arrow.column(index), self._arrow.schema.field(index).type)
         return [row[index] for row in self.rows]
+
+    def subset(self, names: list[str], indices: list[int], start: int = 0, stop: int | None = None) -> Result:
+        """Rows `start` to `stop` of the columns at `indices`, renamed `names`; an Arrow table is sliced, not copied."""
+        if self._rows is None:
+            stop = self._arrow.num_rows if stop is None else stop
+            table = self._arrow.slice(start, max(stop - start, 0)).select(indices).rename_columns(names)
+            return Result(names, None, self.sql, list(self.notes), _arrow=table)
+        return Result(names, _pick(self._rows[start:stop], indices), self.sql, list(self.notes))
 
     def to_json(self, indent: int | None = 2) -> str:
         """A JSON array of row objects (dates ISO 8601, NULL as null)."""
@@ -84,5 +129,32 @@ class Result:
         return pd.DataFrame.from_records(self.rows, columns=self.columns)
 
 
+def _pick(rows: list[tuple], indices: list[int]) -> list[tuple]:
+    if indices and indices == list(range(indices[0], indices[-1] + 1)):  # adjacent columns: one slice per row
+        first, last = indices[0], indices[-1] + 1
+        return [row[first:last] for row in rows]
+    return [tuple(row[i] for i in indices) for row in rows]
+
+
 def _transpose(rows: Sequence[tuple], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _arrow_values(array: Any, kind: Any) -> list[Any]:
+    """The Python values of one column of a normalised Arrow table (crmetrics.engines.normalise.arrow_table).
+
+    Its types are canonical already except a DECIMAL that did not fit the canonical type (a whole number too
+    large for int64): its values become int, as crmetrics.engines.normalise.rows makes them.
+    """
+    values = array.to_pylist()
+    if getattr(kind, "scale", None) is None:  # not a DECIMAL
+        return values
+    convert = int if kind.scale == 0 else float
+    return [None if v is None else convert(v) for v in values]
+
+
+def _arrow_rows(table: Any) -> list[tuple]:
+    data = [_arrow_values(array, kind) for array, kind in zip(table.columns, table.schema.types, strict=True)]
+    if not data:
+        return [() for _ in range(table.num_rows)]
+    return list(zip(*data, strict=True))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from pathlib import Path
 
+import duckdb
 import pytest
 
 import crmetrics
+from crmetrics.analysis import rfm
 from crmetrics.cli import main
 from tests import cv_fixture
 from tests.cv_fixture import Data, min_rank, visible_orders
@@ -133,6 +136,7 @@ def project(data, tmp_path_factory):
             "thresholds": {"f": [2, 4]},
             "segments": {"Top": {"r": [3, 3], "fm": [2.5, 3]}, "Frequent": {"f": [3, 3]}, "Rest": {}},
         },
+        "rfm_partial": {**RFM, "segments": {"Recent": {"r": [5, 5]}, "Big": {"m": [5, 5]}, "Never": {"r": [5, 5]}}},
     }
     path = cv_fixture.project_file(tmp_path_factory.mktemp("rfm"), data, analyses)
     loaded = crmetrics.load(path)
@@ -198,6 +202,68 @@ def test_thresholds_and_a_custom_segment_map(project, data):
     expected = reference(data, bins=3, thresholds={"f": [2, 4]}, segment=segment)
     check_scores(result, expected)
     check_segments(result, expected, names=["Top", "Frequent", "Rest"])
+
+
+PARTIAL = ["Recent", "Big", "Never", None]  # Never: shadowed by Recent; None: what no rule matches
+
+
+def partial_segment(r: int, f: int, m: int) -> str | None:
+    return "Recent" if r == 5 else "Big" if m == 5 else None
+
+
+def test_entities_no_rule_matches_form_a_last_segment_row(project, data):
+    result = project.analyze("rfm_partial")
+    expected = reference(data, segment=partial_segment)
+    check_scores(result, expected)
+    check_segments(result, expected, names=PARTIAL)
+
+
+def comparable(result) -> tuple:
+    """Everything an analysis returned, as plain values."""
+    tables = {name: (table.columns, table.rows, len(table)) for name, table in result.tables.items()}
+    return tables, result.figures, result.notes
+
+
+CASES = [("customer_rfm", {}), ("rfm_custom", {}), ("rfm_as_of", {}), ("rfm_partial", {})]
+CASES += [("customer_rfm", {"segments": ["solo"]}), ("customer_rfm", {"segments": ["empty"]})]
+
+
+@pytest.mark.parametrize("name, overrides", CASES)
+def test_duckdb_one_pass_gives_what_two_passes_give(project, monkeypatch, name, overrides):
+    """DuckDB runs `combined_query` once (Arrow or rows); every other database the two queries."""
+    engine = project.engine().engine  # the DuckDB engine inside the read-only guard
+    results = []
+    for arrow in (True, False):
+        monkeypatch.setattr(engine, "arrow", arrow)
+        results.append(project.analyze(name, **overrides))
+        assert "MATERIALIZED" in results[-1].tables["scores"].sql
+    monkeypatch.setattr(rfm, "_one_pass", rfm._two_passes)
+    results.append(project.analyze(name, **overrides))
+    assert "MATERIALIZED" not in results[-1].tables["scores"].sql
+    assert comparable(results[0]) == comparable(results[1]) == comparable(results[2])
+    scores = results[0].tables["scores"]
+    assert scores.to_arrow().column_names == scores.columns and scores.to_arrow().num_rows == len(scores)
+
+
+def test_sqlite_runs_the_two_queries_with_the_same_numbers(project, data):
+    from crmetrics.engines.dbapi import SQLiteEngine
+    from tests.differential import loaders
+
+    root = Path(project.model.root)
+    with duckdb.connect(str(root / "tiny.duckdb"), read_only=True) as con:
+        names = [row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table() for name in names}
+    loaders.load_sqlite(root / "rfm.sqlite", tables)
+    engine = SQLiteEngine(str(root / "rfm.sqlite"))
+    try:
+        for name in ("customer_rfm", "rfm_partial"):
+            result = project.analyze(name, connection=engine)
+            assert "MATERIALIZED" not in result.tables["scores"].sql
+            expected = reference(data, segment=None if name == "customer_rfm" else partial_segment)
+            check_scores(result, expected)
+            check_segments(result, expected, names=ORDER if name == "customer_rfm" else PARTIAL)
+    finally:
+        engine.close()
 
 
 def test_overrides_are_validated(project):

@@ -72,8 +72,10 @@ class DuckDBEngine:
         with Watchdog(timeout, cursor.interrupt) as watchdog:
             try:
                 if self.arrow or (self.arrow is None and "pyarrow" in sys.modules):
-                    table, rows = normalise.arrow(cursor.sql(sql).to_arrow_table(), columns)
-                    return Result(columns, rows, sql, _arrow=table)
+                    # rows are made from the table only when asked for (a million tuples cost about a second)
+                    return Result(
+                        columns, None, sql, _arrow=normalise.arrow_table(cursor.sql(sql).to_arrow_table(), columns)
+                    )
                 return Result(columns, normalise.rows(cursor.execute(sql).fetchall()), sql)
             except duckdb.Error as error:
                 if watchdog.fired:

@@ -92,8 +92,20 @@ def _converter(column: list[Any]) -> Callable[[Any], Any] | None:
 
 def arrow(table: Any, columns: list[str]) -> tuple[Any, list[tuple]]:
     """An Arrow table with canonical column types and names `columns`, and its rows."""
-    import pyarrow as pa
     from pyarrow import types
+
+    normalised = arrow_table(table, columns)
+    fields = normalised.schema
+    data = [column.to_pylist() for column in normalised.columns]
+    if any(types.is_decimal(f.type) for f in fields):  # a DECIMAL too large for int64: its values become int
+        return normalised, rows(zip(*data, strict=True))
+    # every column has one canonical type now: no second pass over the values (a million-row result costs seconds)
+    return normalised, list(zip(*data, strict=True))
+
+
+def arrow_table(table: Any, columns: list[str]) -> Any:
+    """An Arrow table with canonical column types and names `columns` (its rows: see `arrow`)."""
+    import pyarrow as pa
 
     fields, arrays = [], []
     for name, array in zip(columns, table.columns, strict=True):
@@ -104,12 +116,7 @@ def arrow(table: Any, columns: list[str]) -> tuple[Any, list[tuple]]:
                 array = array.cast(target)
         arrays.append(array)
         fields.append(pa.field(name, array.type))
-    normalised = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    data = [column.to_pylist() for column in normalised.columns]
-    if any(types.is_decimal(f.type) for f in fields):  # a DECIMAL too large for int64: its values become int
-        return normalised, rows(zip(*data, strict=True))
-    # every column has one canonical type now: no second pass over the values (a million-row result costs seconds)
-    return normalised, list(zip(*data, strict=True))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _arrow_type(kind: Any, pa: Any) -> Any:
