@@ -206,7 +206,7 @@ class SelectBuilder:
             columns = [exp.column(d, quoted=True) for d in dims]
             columns += [column(a) if a in own else alias(exp.Null(), a) for a in self.plan.uses]
             branch = exp.Select(expressions=columns).from_(exp.Table(this=ident(fact)), copy=False)
-            union = branch if union is None else exp.union(union, branch, distinct=False)
+            union = branch if union is None else exp.union(union, branch, distinct=False, copy=False)
         merged = exp.Select(
             expressions=[exp.column(d, quoted=True) for d in dims]
             + [alias(exp.Max(this=column(a)), a) for a in self.plan.uses]

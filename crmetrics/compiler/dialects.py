@@ -367,14 +367,20 @@ def prepare(tree: exp.Expression, dialect: str) -> exp.Expression:
 
     Only passes whose node types occur in the tree walk it, so a plain query costs one walk.
     """
-    kinds = _kinds(tree)
+    kinds = _kinds(tree, dialect)
     for rewrite, triggers, dialects in PASSES:
         if (dialects is None or dialect in dialects) and any(issubclass(kind, triggers) for kind in kinds):
             tree = tree.transform(rewrite, dialect, copy=False)
-            kinds = _kinds(tree)
+            kinds = _kinds(tree, dialect)
     return tree
 
 
-def _kinds(tree: exp.Expression) -> set[type]:
-    """The node types in `tree`; a GROUP BY without ALL counts as no Group, so ordinary grouping triggers no pass."""
-    return {exp.Expression if isinstance(n, exp.Group) and not n.args.get("all") else type(n) for n in tree.walk()}
+def _kinds(tree: exp.Expression, dialect: str) -> set[type]:
+    """The node types in `tree`; a GROUP BY counts only when it is a GROUP BY ALL that `dialect` lacks.
+
+    The walk runs inside sqlglot (no Python callback per node): it is the one pass every compile pays for.
+    """
+    kinds = set(map(type, tree.walk(bfs=False)))
+    if exp.Group in kinds and (dialect in GROUP_BY_ALL or not any(g.args.get("all") for g in tree.find_all(exp.Group))):
+        kinds.discard(exp.Group)
+    return kinds

@@ -24,6 +24,8 @@ GRAIN_UNITS = {"day": "DAY", "week": "WEEK", "month": "MONTH", "quarter": "QUART
 
 def qualify(tree: exp.Expression, alias: str) -> exp.Expression:
     """Copy `tree` with its bare columns bound to the table alias `alias`."""
+    if type(tree) is exp.Column and type(tree.this) is exp.Identifier:  # the usual measure or dimension: no walk
+        return exp.Column(this=exp.Identifier(this=tree.this.this, quoted=tree.this.quoted), table=ident(alias))
 
     def bind(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
@@ -216,13 +218,7 @@ class Scope:
         """
         select.set("from_", exp.From(this=self.table(self.fact)))
         for join in self.joins.values():
-            on = exp.EQ(
-                this=exp.column(join.on, table=join.source, quoted=True),
-                expression=exp.column(self.model.entities[join.target].key, table=join.target, quoted=True),  # type: ignore[arg-type]
-            )
-            guard = self.row_filter(join.target)
-            on = exp.and_(on, guard, copy=False) if guard is not None else on
-            select.append("joins", exp.Join(this=self.table(join.target), on=on, side="LEFT"))
+            select.append("joins", self.join_clause(join))
         for cte, (entity, _) in self.measure_joins.items():
             key = exp.column(self.model.entities[entity].key, table=entity, quoted=True)  # type: ignore[arg-type]
             on = exp.EQ(this=exp.column("key", table=cte, quoted=True), expression=key)
@@ -232,9 +228,22 @@ class Scope:
             add_where(select, own)
         return select
 
+    def join_clause(self, join: Join) -> exp.Join:
+        """LEFT JOIN the target ON its key, guarded by its row filter."""
+        on = exp.EQ(
+            this=exp.column(join.on, table=join.source, quoted=True),
+            expression=exp.column(self.model.entities[join.target].key, table=join.target, quoted=True),  # type: ignore[arg-type]
+        )
+        guard = self.row_filter(join.target)
+        on = exp.and_(on, guard, copy=False) if guard is not None else on
+        return exp.Join(this=self.table(join.target), on=on, side="LEFT")
+
     def table(self, entity: str) -> exp.Expression:
-        # a source may hold :name placeholders (analysis outputs honour row filters): bind them like row filters
-        source = bind_context(self.model.entities[entity].source, self.context, f"the source of {entity}")
+        ent = self.model.entities[entity]
+        if ent.source_has_placeholders:  # analysis outputs honour row filters: bind them like row filters
+            source = bind_context(ent.source, self.context, f"the source of {entity}")
+        else:
+            source = copy_source(ent.source)
         if isinstance(source, exp.Table):
             source.set("alias", exp.TableAlias(this=ident(entity)))
             return source
@@ -248,6 +257,14 @@ class Scope:
         for join in path[:-1]:
             self.joins.setdefault(join.target, join)
         return exp.column(path[-1].on, table=path[-1].source, quoted=True)
+
+
+def copy_source(source: exp.Expression) -> exp.Expression:
+    """A copy of an entity's source; a table name is rebuilt directly, cheaper than sqlglot's deep copy."""
+    parts = source.args
+    if type(source) is exp.Table and all(type(parts.get(k)) is exp.Identifier for k in parts if parts[k] is not None):
+        return exp.Table(**{k: exp.Identifier(this=v.this, quoted=v.quoted) for k, v in parts.items() if v is not None})
+    return source.copy()
 
 
 def _same_column(first: exp.Expression | None, second: exp.Expression | None) -> bool:

@@ -19,7 +19,7 @@ from crmetrics.dsl.sources import file_access, is_plain_table
 from crmetrics.dsl.timebuild import TIME_METRIC_KEYS, check_dimensions, check_settings, time_dependencies, time_metric
 from crmetrics.dsl.yamlfile import YMap
 from crmetrics.errors import Issue, Location, UnsafeExpressionError, did_you_mean
-from crmetrics.model.expressions import column_refs, parse_expression
+from crmetrics.model.expressions import column_refs, parse_expression, without_positions
 from crmetrics.model.graph import all_paths
 from crmetrics.model.references import METRIC_TIME
 from crmetrics.model.types import Analysis, Dimension, Entity, Join, Measure, Metric, Segment, SemanticModel
@@ -215,7 +215,7 @@ class ModelBuilder:
             except (ParseError, TokenError, ValueError):
                 table = None
             if table is not None and is_plain_table(table):
-                return table
+                return without_positions(table)
             self.issue("CRM131", f"'{raw['table']}' is not a table name", _loc(raw, "table"), path)
         elif isinstance(raw.get("sql"), str):
             return self.sql_source(raw, path)
@@ -236,7 +236,7 @@ class ModelBuilder:
         if reason:
             self.issue("CRM138", f"sql may only read the database's tables: {reason}", _loc(raw, "sql"), path)
             return None
-        return exp.Subquery(this=statements[0])
+        return exp.Subquery(this=without_positions(statements[0]))
 
     def file_source(self, raw: dict, path: tuple) -> exp.Expression | None:
         file = raw["file"]

@@ -161,6 +161,10 @@ def _parse_checked(text: str, dialect: str) -> exp.Expression:
     bare = _outside_strings(text)
     if "--" in bare or "/*" in bare or ";" in bare:
         raise UnsafeExpressionError(f"comments and ';' are not allowed in an expression: {text!r}")
+    if _paren_depth(bare) > MAX_PAREN_DEPTH:  # the same limit whether or not sqlglot's parser is compiled
+        raise UnsafeExpressionError(
+            f"expression nested too deeply (more than {MAX_PAREN_DEPTH} levels of parentheses): {text[:80]!r}..."
+        )
     try:
         statements = sqlglot.parse(text, read=dialect)
     except (ParseError, TokenError) as error:
@@ -174,7 +178,38 @@ def _parse_checked(text: str, dialect: str) -> exp.Expression:
         reason = _forbidden(node)
         if reason:
             raise UnsafeExpressionError(f"{reason}: {text!r}")
+    return without_positions(tree)
+
+
+_POSITIONS = frozenset({"line", "col", "start", "end"})
+
+
+def without_positions(tree: exp.Expression) -> exp.Expression:
+    """`tree` without the parser's token positions, in place.
+
+    Positions only serve sqlglot's own error messages, and every copy of a model tree made while compiling would
+    deep-copy them dict by dict (the largest single cost of compiling once sqlglot's compiled build is installed).
+    """
+    for node in tree.walk():
+        meta = node._meta
+        if meta is not None and meta.keys() <= _POSITIONS:
+            node._meta = None
     return tree
+
+
+MAX_PAREN_DEPTH = 100
+
+
+def _paren_depth(bare: str) -> int:
+    """The deepest nesting of parentheses in `bare` (text outside string literals)."""
+    depth = deepest = 0
+    for ch in bare:
+        if ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
 
 
 def _outside_strings(text: str) -> str:

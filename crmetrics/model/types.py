@@ -6,6 +6,7 @@ can be compiled from many threads at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,11 @@ class Entity:
     description: str = ""
     location: Location | None = None
     quality: QualityRules | None = None  # `quality:` rules for the quality analysis
+
+    @functools.cached_property
+    def source_has_placeholders(self) -> bool:
+        """Whether the source holds `:name` placeholders (analysis outputs that honour row filters)."""
+        return self.source.find(exp.Placeholder) is not None
 
 
 @dataclass(frozen=True)
