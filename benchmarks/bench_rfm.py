@@ -174,11 +174,13 @@ def main() -> None:
         print(f"crmetrics rfm: median {ours:.2f} s over {args.runs} runs ({len(scores):,} scored customers)")
         print(f"peak RSS of this process after the crmetrics runs: {rss:.0f} MB")
         start = time.perf_counter()
-        got = {row[0]: row[4:] for row in scores.rows}  # the scores as Python rows, made when first asked for
+        rows = scores.rows  # the scores as Python rows, made when first asked for
         print(
             f"then the scores as Python rows (Result.rows, when a caller asks): {time.perf_counter() - start:.2f} s; "
             f"peak RSS {peak_rss_mb():.0f} MB"
         )
+        got = {row[0]: row[4:] for row in rows}
+        del rows
 
         import duckdb
 

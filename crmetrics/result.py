@@ -53,6 +53,11 @@ class Result:
         self._arrow = _arrow
 
     @property
+    def has_arrow(self) -> bool:
+        """Whether the driver's Arrow table is held, so that `to_arrow()` costs nothing."""
+        return self._arrow is not None
+
+    @property
     def rows(self) -> list[tuple]:
         """One tuple per row, values in their canonical Python types (crmetrics.engines.normalise)."""
         if self._rows is None:

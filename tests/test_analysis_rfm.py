@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections import defaultdict
@@ -13,6 +14,7 @@ import pytest
 import crmetrics
 from crmetrics.analysis import rfm
 from crmetrics.cli import main
+from crmetrics.testing import TINY_PROJECT
 from tests import cv_fixture
 from tests.cv_fixture import Data, min_rank, visible_orders
 
@@ -243,6 +245,22 @@ def test_duckdb_one_pass_gives_what_two_passes_give(project, monkeypatch, name, 
     assert comparable(results[0]) == comparable(results[1]) == comparable(results[2])
     scores = results[0].tables["scores"]
     assert scores.to_arrow().column_names == scores.columns and scores.to_arrow().num_rows == len(scores)
+
+
+def test_null_monetary_values_rank_first_in_both_passes(data, tmp_path, monkeypatch):
+    """A customer whose orders all lack an amount has no largest amount: M ranks NULL first on either path."""
+    entities = copy.deepcopy(TINY_PROJECT["entities"])
+    entities["orders"]["measures"]["largest"] = {"agg": "max", "expr": "amount"}
+    analyses = {"rfm_max": {**RFM, "monetary": "orders.largest"}}
+    project = crmetrics.load(cv_fixture.project_file(tmp_path, data, analyses, entities=entities))
+    one = project.analyze("rfm_max")
+    monkeypatch.setattr(rfm, "_one_pass", rfm._two_passes)
+    two = project.analyze("rfm_max")
+    project.close()
+    assert "MATERIALIZED" in one.tables["scores"].sql and "MATERIALIZED" not in two.tables["scores"].sql
+    assert comparable(one) == comparable(two)
+    m_scores = {row[3]: row[6] for row in one.tables["scores"].rows}
+    assert m_scores[None] == 1 and len(m_scores) > 2
 
 
 def test_sqlite_runs_the_two_queries_with_the_same_numbers(project, data):
