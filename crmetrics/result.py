@@ -159,7 +159,11 @@ def _arrow_values(array: Any, kind: Any) -> list[Any]:
 
 
 def _arrow_rows(table: Any) -> list[tuple]:
-    data = [_arrow_values(array, kind) for array, kind in zip(table.columns, table.schema.types, strict=True)]
-    if not data:
+    """The rows of a normalised Arrow table, converted a batch at a time: the per-column lists stay small."""
+    if not table.num_columns:
         return [() for _ in range(table.num_rows)]
-    return list(zip(*data, strict=True))
+    rows: list[tuple] = []
+    for batch in table.to_batches(max_chunksize=65536):
+        data = [_arrow_values(array, kind) for array, kind in zip(batch.columns, table.schema.types, strict=True)]
+        rows.extend(zip(*data, strict=True))
+    return rows
