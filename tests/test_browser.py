@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,9 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     found = {}
     for renderer in renderers:
         options = {"charts": renderer, "interactive": True}
-        html = render_document(document, report_format(project, "html"), project.model.root, options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # vl-convert refusing a chart falls back: a failure here
+            html = render_document(document, report_format(project, "html"), project.model.root, options)
         path = out / f"report-{renderer}.html"
         path.write_text(html, encoding="utf-8")
         found[renderer] = path

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -217,6 +218,30 @@ def test_vl_convert_renders_the_same_specs_when_installed() -> None:
     )
     svg = to_svg(spec, "t", "vl-convert")
     assert svg and 'role="img"' in svg and "viewBox" in svg
+
+
+def test_cohort_heatmap_reads_as_months_in_both_renderers() -> None:
+    """Vega cannot apply a time `format` to ordinal ISO dates (it refused the whole chart); the axis must still work."""
+    from crmetrics.analysis.cohort import _heatmap
+
+    values = [
+        {"cohort": "2024-01-01", "period": 0, "retention_rate": 1.0},
+        {"cohort": "2024-02-01", "period": 1, "retention_rate": 0.5},
+    ]
+    spec = {**_heatmap(), "data": {"values": values}}
+    renderers = ["builtin"]
+    try:
+        import vl_convert  # noqa: F401
+
+        renderers.append("vl-convert")
+    except ImportError:
+        pass
+    for renderer in renderers:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a renderer falling back is a failure here
+            svg = to_svg(spec, "t", renderer)
+        texts = re.findall(r">([^<>]+)</text>", svg or "")
+        assert "Jan 2024" in texts and "Feb 2024" in texts and "2024-01-01" not in texts, renderer
 
 
 def test_demo_report_names_are_unique_files(project, document: dict) -> None:

@@ -254,6 +254,9 @@ def _figures(table: Result) -> list[Figure]:
     ]
 
 
+COHORT_AXIS = {"format": "%b %Y", "formatType": "utc", "labelExpr": "utcFormat(toDate(datum.value), '%b %Y')"}
+
+
 def _heatmap() -> dict[str, Any]:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -262,7 +265,9 @@ def _heatmap() -> dict[str, Any]:
         "mark": "rect",
         "encoding": {
             "x": {"field": "period", "type": "ordinal", "title": "Period"},
-            "y": {"field": "cohort", "type": "ordinal", "title": "Cohort", "axis": {"format": "%b %Y"}},
+            # cohorts are ISO dates on an ordinal axis: Vega formats them only through a label expression (in UTC,
+            # so a browser west of Greenwich does not show January as December); `format` serves the SVG renderer
+            "y": {"field": "cohort", "type": "ordinal", "title": "Cohort", "axis": COHORT_AXIS},
             "color": {
                 "field": "retention_rate",
                 "type": "quantitative",
