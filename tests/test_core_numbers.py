@@ -306,3 +306,17 @@ def test_arrow_and_plain_fetch_give_the_same_values_and_types(crm, crm_project, 
     plain = DuckDBEngine(str(crm.root / "crm.duckdb"), arrow=False).execute(sql, columns).rows
     assert plain == with_arrow
     assert [[type(v) for v in row] for row in plain] == [[type(v) for v in row] for row in with_arrow]
+
+
+def test_decimals_become_the_nearest_float_on_the_arrow_path_too():
+    """Arrow's own DECIMAL -> DOUBLE cast turns 917.56 into 917.5600000000001; crmetrics must not."""
+    import decimal
+
+    from crmetrics.engines.duckdb import DuckDBEngine
+
+    cents = "CAST(i AS DECIMAL(12, 0)) * CAST(0.01 AS DECIMAL(3, 2))"  # a DECIMAL(15, 2), as money columns are
+    sql = f"SELECT {cents} AS amount FROM range(0, 200000, 7) t(i) ORDER BY i"
+    want = [(float(decimal.Decimal(i) / 100),) for i in range(0, 200000, 7)]
+    assert want[13108] == (917.56,)  # one value the plain Arrow cast gets wrong
+    for arrow in (True, False):
+        assert DuckDBEngine(":memory:", arrow=arrow).execute(sql, ["amount"]).rows == want, arrow

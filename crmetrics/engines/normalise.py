@@ -110,6 +110,10 @@ def arrow_table(table: Any, columns: list[str]) -> Any:
     fields, arrays = [], []
     for name, array in zip(columns, table.columns, strict=True):
         target = _arrow_type(array.type, pa)
+        if target == pa.float64() and pa.types.is_decimal(array.type):
+            # Arrow's DECIMAL -> DOUBLE cast is not correctly rounded (917.56 becomes 917.5600000000001); through
+            # the decimal's text it is, exactly as Python's float(Decimal) on the row path
+            array = array.cast(pa.string())
         if target is not None:
             # a whole number too large for int64 stays a DECIMAL (its values still become int)
             with contextlib.suppress(pa.ArrowInvalid):
