@@ -308,6 +308,16 @@ def test_arrow_and_plain_fetch_give_the_same_values_and_types(crm, crm_project, 
     assert [[type(v) for v in row] for row in plain] == [[type(v) for v in row] for row in with_arrow]
 
 
+def test_a_host_that_blocks_pyarrow_still_gets_rows(monkeypatch):
+    """`sys.modules["pyarrow"] = None` is how a host forbids an import: DuckDB must not try to fetch Arrow then."""
+    import sys
+
+    from crmetrics.engines.duckdb import DuckDBEngine
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    assert DuckDBEngine(":memory:").execute("SELECT 1.5 AS x", ["x"]).rows == [(1.5,)]
+
+
 def test_decimals_become_the_nearest_float_on_the_arrow_path_too():
     """Arrow's own DECIMAL -> DOUBLE cast turns 917.56 into 917.5600000000001; crmetrics must not."""
     import decimal

@@ -71,7 +71,7 @@ class DuckDBEngine:
         cursor = self.cursor()
         with Watchdog(timeout, cursor.interrupt) as watchdog:
             try:
-                if self.arrow or (self.arrow is None and "pyarrow" in sys.modules):
+                if self.arrow or (self.arrow is None and sys.modules.get("pyarrow") is not None):
                     # rows are made from the table only when asked for (a million tuples cost about a second)
                     return Result(
                         columns, None, sql, _arrow=normalise.arrow_table(cursor.sql(sql).to_arrow_table(), columns)
