@@ -240,14 +240,20 @@ class Scope:
 
     def table(self, entity: str) -> exp.Expression:
         ent = self.model.entities[entity]
+        alias = exp.TableAlias(this=ident(entity))
+        name = ent.table_name
+        if name is not None:  # the usual source: rebuilt directly, cheaper than sqlglot's deep copy
+            return exp.Table(
+                **{part: exp.Identifier(this=text, quoted=quoted) for part, text, quoted in name}, alias=alias
+            )
         if ent.source_has_placeholders:  # analysis outputs honour row filters: bind them like row filters
             source = bind_context(ent.source, self.context, f"the source of {entity}")
         else:
-            source = copy_source(ent.source)
+            source = ent.source.copy()
         if isinstance(source, exp.Table):
-            source.set("alias", exp.TableAlias(this=ident(entity)))
+            source.set("alias", alias)
             return source
-        return exp.Subquery(this=source.this, alias=exp.TableAlias(this=ident(entity)))
+        return exp.Subquery(this=source.this, alias=alias)
 
     def key_of(self, entity: str) -> exp.Expression:
         """The key of `entity` as seen from the fact rows, using the foreign key rather than a join."""
@@ -257,14 +263,6 @@ class Scope:
         for join in path[:-1]:
             self.joins.setdefault(join.target, join)
         return exp.column(path[-1].on, table=path[-1].source, quoted=True)
-
-
-def copy_source(source: exp.Expression) -> exp.Expression:
-    """A copy of an entity's source; a table name is rebuilt directly, cheaper than sqlglot's deep copy."""
-    parts = source.args
-    if type(source) is exp.Table and all(type(parts.get(k)) is exp.Identifier for k in parts if parts[k] is not None):
-        return exp.Table(**{k: exp.Identifier(this=v.this, quoted=v.quoted) for k, v in parts.items() if v is not None})
-    return source.copy()
 
 
 def _same_column(first: exp.Expression | None, second: exp.Expression | None) -> bool:

@@ -87,6 +87,14 @@ class Entity:
     quality: QualityRules | None = None  # `quality:` rules for the quality analysis
 
     @functools.cached_property
+    def table_name(self) -> tuple[tuple[str, str, bool], ...] | None:
+        """(part, name, quoted) of each part of a plain table source (catalog, db, table); None for other sources."""
+        parts = {key: value for key, value in self.source.args.items() if value is not None}
+        if type(self.source) is not exp.Table or any(type(value) is not exp.Identifier for value in parts.values()):
+            return None
+        return tuple((key, value.this, bool(value.args.get("quoted"))) for key, value in parts.items())
+
+    @functools.cached_property
     def source_has_placeholders(self) -> bool:
         """Whether the source holds `:name` placeholders (analysis outputs that honour row filters)."""
         return self.source.find(exp.Placeholder) is not None
