@@ -61,7 +61,7 @@ class Result:
     def rows(self) -> list[tuple]:
         """One tuple per row, values in their canonical Python types (crmetrics.engines.normalise)."""
         if self._rows is None:
-            self._rows = _arrow_rows(self._arrow)
+            self._rows = arrow_rows(self._arrow)
         return self._rows
 
     @rows.setter
@@ -154,11 +154,10 @@ def _arrow_values(array: Any, kind: Any) -> list[Any]:
     values = array.to_pylist()
     if getattr(kind, "scale", None) is None:  # not a DECIMAL
         return values
-    convert = int if kind.scale == 0 else float
-    return [None if v is None else convert(v) for v in values]
+    return [None if v is None else int(v) for v in values]
 
 
-def _arrow_rows(table: Any) -> list[tuple]:
+def arrow_rows(table: Any) -> list[tuple]:
     """The rows of a normalised Arrow table, converted a batch at a time: the per-column lists stay small."""
     if not table.num_columns:
         return [() for _ in range(table.num_rows)]

@@ -43,7 +43,7 @@ from crmetrics.analysis.sqlkit import (
 from crmetrics.dsl.schema import NAME_PATTERN, Field, ListOf, Num, Obj, Str
 from crmetrics.engines import normalise
 from crmetrics.model.types import SemanticModel
-from crmetrics.result import Result
+from crmetrics.result import Result, arrow_rows
 
 LETTERS = ("r", "f", "m")
 OUTPUTS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment")
@@ -270,11 +270,10 @@ def _chain(ctx: AnalysisContext, joined_ranks: bool = False) -> dict[str, exp.Ex
     ranks = _rank_ctes(params) if joined_ranks else {}
     if ranks:
         scored = scored.join(tbl("population"), join_type="cross", copy=False)
-    for name in ranks:
-        if name.endswith("_ranks"):
-            letter = name[0]
-            on = exp.EQ(this=col(f"{letter}_value", name), expression=col(RANKED[letter], "measured"))
-            scored = scored.join(tbl(name), on=on, join_type="left", copy=False)
+    for letter, value in RANKED.items():
+        if f"{letter}_ranks" in ranks:  # letters scored by thresholds have no ranks
+            on = exp.EQ(this=col(f"{letter}_value", f"{letter}_ranks"), expression=col(value, "measured"))
+            scored = scored.join(tbl(f"{letter}_ranks"), on=on, join_type="left", copy=False)
     columns = {name: col(name) for name in ("k", "as_of", *OUTPUTS[:-1])}
     segmented = select({**columns, "segment": _segment_case(params)}, "scored")
     return {
@@ -415,7 +414,7 @@ def _unpack(packed: Result) -> list[tuple]:
     if packed.has_arrow:
         structs = packed.to_arrow().column(0).combine_chunks().flatten()
         table = importlib.import_module("pyarrow").Table.from_struct_array(structs)
-        return Result(SEGMENT_COLUMNS + TOTALS, None, _arrow=normalise.arrow_table(table, table.column_names)).rows
+        return arrow_rows(normalise.arrow_table(table, table.column_names))
     return normalise.rows([tuple(item.values()) for item in packed.rows[0][0]])
 
 

@@ -16,7 +16,7 @@ from crmetrics.engines import normalise
 from crmetrics.engines.base import timeout_message
 from crmetrics.engines.guard import Watchdog
 from crmetrics.errors import ConnectionFailed, ExecutionError, QueryTimeout
-from crmetrics.result import Result
+from crmetrics.result import Result, arrow_rows
 
 # driver module (first dotted part) -> sqlglot dialect
 DRIVER_DIALECTS = {
@@ -123,8 +123,8 @@ class DBAPIEngine:
                     try:
                         cursor.execute(sql)
                         if hasattr(cursor, "fetch_arrow_table"):
-                            table, rows = normalise.arrow(cursor.fetch_arrow_table(), columns)
-                            return Result(columns, self._rows(rows), sql, _arrow=table)
+                            table = normalise.arrow_table(cursor.fetch_arrow_table(), columns)
+                            return Result(columns, self._rows(arrow_rows(table)), sql, _arrow=table)
                         return Result(columns, self._rows(normalise.rows(cursor.fetchall())), sql)
                     except Exception as error:
                         if watchdog.fired:

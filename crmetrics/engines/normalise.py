@@ -90,21 +90,8 @@ def _converter(column: list[Any]) -> Callable[[Any], Any] | None:
     return value
 
 
-def arrow(table: Any, columns: list[str]) -> tuple[Any, list[tuple]]:
-    """An Arrow table with canonical column types and names `columns`, and its rows."""
-    from pyarrow import types
-
-    normalised = arrow_table(table, columns)
-    fields = normalised.schema
-    data = [column.to_pylist() for column in normalised.columns]
-    if any(types.is_decimal(f.type) for f in fields):  # a DECIMAL too large for int64: its values become int
-        return normalised, rows(zip(*data, strict=True))
-    # every column has one canonical type now: no second pass over the values (a million-row result costs seconds)
-    return normalised, list(zip(*data, strict=True))
-
-
 def arrow_table(table: Any, columns: list[str]) -> Any:
-    """An Arrow table with canonical column types and names `columns` (its rows: see `arrow`)."""
+    """An Arrow table with canonical column types and names `columns` (its rows: `crmetrics.result.arrow_rows`)."""
     import pyarrow as pa
 
     fields, arrays = [], []

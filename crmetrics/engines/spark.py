@@ -103,8 +103,7 @@ class SparkEngine:
         finally:
             if remove is not None:
                 remove(tag)
-        arrow, rows = normalise.arrow(table, columns)
-        return Result(columns, rows, sql, _arrow=arrow)
+        return Result(columns, None, sql, _arrow=normalise.arrow_table(table, columns))  # rows made when asked
 
     def close(self) -> None:
         if self._owned:
