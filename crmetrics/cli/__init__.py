@@ -6,7 +6,10 @@ Exit codes: 0 success, 2 a user error (a one-paragraph message, never a tracebac
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -68,4 +71,19 @@ def _os_message(error: OSError) -> str:
 
 
 def entry() -> None:
-    raise SystemExit(main())
+    """The console script: run the command, then leave without Python's teardown."""
+    leave(main())
+
+
+def leave(code: int) -> None:
+    """Run the exit handlers (temporary-directory clean-up and the like), flush the output, end the process.
+
+    Python's own teardown would then free every module and object one at a time: ~70 ms after a `crmetrics query`,
+    a quarter of what the command adds to the query itself, and of no use once the output is out (mypy leaves the
+    same way). A command's project, and with it its database connection, is closed when the command returns.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # a reader that went away, a stream closed
+            stream.flush()
+    os._exit(code)
