@@ -92,10 +92,10 @@ class SelectBuilder:
 
     def measure_column(self, measure: Measure, filter_: exp.Expression | None, metric: str) -> exp.Expression:
         use = self.plan.add(measure, filter_, metric)
-        column = exp.column(use.alias, quoted=True)  # unique in the final FROM, so left unqualified
+        value = column(use.alias)  # unique in the final FROM, so left unqualified
         if measure.agg in ADDITIVE | COUNTING:  # a sum or count over no rows is 0, not NULL
-            return coalesce_zero(column)
-        return column
+            return coalesce_zero(value)
+        return value
 
     def derived_sql(self, metric: Metric) -> exp.Expression:
         def divide(node: exp.Expression) -> exp.Expression:
@@ -203,14 +203,14 @@ class SelectBuilder:
         union: exp.Expression | None = None
         for fact, uses in facts.items():
             own = {u.alias for u in uses}
-            columns = [exp.column(d, quoted=True) for d in dims]
+            columns = [column(d) for d in dims]
             columns += [column(a) if a in own else alias(exp.Null(), a) for a in self.plan.uses]
-            branch = exp.Select(expressions=columns).from_(exp.Table(this=ident(fact)), copy=False)
-            union = branch if union is None else exp.union(union, branch, distinct=False, copy=False)
+            branch = exp.Select(expressions=columns, from_=exp.From(this=table(fact)))
+            union = branch if union is None else exp.Union(this=union, expression=branch, distinct=False)
         merged = exp.Select(
-            expressions=[exp.column(d, quoted=True) for d in dims]
-            + [alias(exp.Max(this=column(a)), a) for a in self.plan.uses]
-        ).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=ident("facts"))), copy=False)
+            expressions=[column(d) for d in dims] + [alias(exp.Max(this=column(a)), a) for a in self.plan.uses],
+            from_=exp.From(this=exp.Subquery(this=union, alias=exp.TableAlias(this=ident("facts")))),
+        )
         group_by(merged, (column(d) for d in dims))
         return merged
 

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 def ident(name: str) -> exp.Identifier:
     """A quoted identifier: names from YAML never reach SQL as bare text."""
-    return exp.Identifier(this=name, quoted=True)
+    return exp.to_identifier(name, quoted=True)  # sqlglot's builder: compiled under sqlglotc, faster than the class
 
 
 def alias(value: exp.Expression, name: str) -> exp.Alias:
@@ -22,7 +22,7 @@ def alias(value: exp.Expression, name: str) -> exp.Alias:
 
 
 def column(name: str, table: str | None = None) -> exp.Column:
-    return exp.Column(this=ident(name), table=ident(table) if table else None)
+    return exp.column(name, table=table or None, quoted=True)
 
 
 def coalesce_zero(value: exp.Expression) -> exp.Expression:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from crmetrics.compiler.nodes import add_where, cast, coalesce_zero, ident
+from crmetrics.compiler.nodes import add_where, cast, coalesce_zero, column, ident
 from crmetrics.compiler.periods import Calendar, periods_between
 from crmetrics.errors import ContextError, QueryError
 from crmetrics.model.references import Ref
@@ -174,12 +174,12 @@ class Scope:
         """A measure-based dimension: the value from its per-key CTE, 0 for a row without events."""
         cte = self.measure_dimension(dim)
         self.measure_joins[cte] = (dim.entity, dim.ref)
-        value = exp.column("value", table=cte, quoted=True)
+        value = column("value", cte)
         measure = self.model.measure(dim.measure)  # type: ignore[arg-type]
         if measure is None or measure.agg not in ADDITIVE | COUNTING:
             return value
         entity = self.model.entities[dim.entity]
-        key = exp.column(entity.key, table=dim.entity, quoted=True)  # type: ignore[arg-type]
+        key = column(entity.key, dim.entity)  # type: ignore[arg-type]
         present = exp.Not(this=exp.Is(this=key, expression=exp.Null()))
         return exp.Case(ifs=[exp.If(this=present, true=coalesce_zero(value))])
 
@@ -217,12 +217,13 @@ class Scope:
         arguments: compiling is on the hot path of every embedded query.
         """
         select.set("from_", exp.From(this=self.table(self.fact)))
-        for join in self.joins.values():
-            select.append("joins", self.join_clause(join))
+        joins = [self.join_clause(join) for join in self.joins.values()]
         for cte, (entity, _) in self.measure_joins.items():
-            key = exp.column(self.model.entities[entity].key, table=entity, quoted=True)  # type: ignore[arg-type]
-            on = exp.EQ(this=exp.column("key", table=cte, quoted=True), expression=key)
-            select.append("joins", exp.Join(this=exp.Table(this=ident(cte)), on=on, side="LEFT"))
+            key = column(self.model.entities[entity].key, entity)  # type: ignore[arg-type]
+            on = exp.EQ(this=column("key", cte), expression=key)
+            joins.append(exp.Join(this=exp.Table(this=ident(cte)), on=on, side="LEFT"))
+        if joins:
+            select.set("joins", joins)
         own = self.row_filter(self.fact)
         if own is not None:
             add_where(select, own)
@@ -231,8 +232,8 @@ class Scope:
     def join_clause(self, join: Join) -> exp.Join:
         """LEFT JOIN the target ON its key, guarded by its row filter."""
         on = exp.EQ(
-            this=exp.column(join.on, table=join.source, quoted=True),
-            expression=exp.column(self.model.entities[join.target].key, table=join.target, quoted=True),  # type: ignore[arg-type]
+            this=column(join.on, join.source),
+            expression=column(self.model.entities[join.target].key, join.target),  # type: ignore[arg-type]
         )
         guard = self.row_filter(join.target)
         on = exp.and_(on, guard, copy=False) if guard is not None else on
@@ -243,6 +244,8 @@ class Scope:
         alias = exp.TableAlias(this=ident(entity))
         name = ent.table_name
         if name is not None:  # the usual source: rebuilt directly, cheaper than sqlglot's deep copy
+            if len(name) == 1:  # a table without schema: the most common source by far
+                return exp.Table(this=exp.Identifier(this=name[0][1], quoted=name[0][2]), alias=alias)
             return exp.Table(
                 **{part: exp.Identifier(this=text, quoted=quoted) for part, text, quoted in name}, alias=alias
             )
@@ -258,11 +261,11 @@ class Scope:
     def key_of(self, entity: str) -> exp.Expression:
         """The key of `entity` as seen from the fact rows, using the foreign key rather than a join."""
         if entity == self.fact:
-            return exp.column(self.model.entities[entity].key, table=entity, quoted=True)  # type: ignore
+            return column(self.model.entities[entity].key, entity)  # type: ignore
         path = self.paths.reach[entity]
         for join in path[:-1]:
             self.joins.setdefault(join.target, join)
-        return exp.column(path[-1].on, table=path[-1].source, quoted=True)
+        return column(path[-1].on, path[-1].source)
 
 
 def _same_column(first: exp.Expression | None, second: exp.Expression | None) -> bool:
