@@ -45,6 +45,14 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered:
         return lowered[name.lower()]
+    prefix, dot, leaf = name.rpartition(".")
+    if dot:  # entity.name: a shared entity prefix alone must not make 'customers.zzz' look like 'customers.age'
+        siblings = {c.rpartition(".")[2]: c for c in choices if c.rpartition(".")[0].lower() == prefix.lower()}
+        close = difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.6)
+        if close:
+            return siblings[close[0]]
+        if siblings:
+            return None
     matches = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -87,9 +95,18 @@ class ReferenceNotFound(CrmetricsError):
 
     def __init__(self, kind: str, name: str, candidates: Iterable[str] = ()) -> None:
         self.kind, self.name = kind, name
-        self.suggestion = did_you_mean(name, candidates)
-        hint = f"; did you mean '{self.suggestion}'?" if self.suggestion else ""
-        super().__init__(f"unknown {kind} '{name}'{hint}")
+        choices = sorted(candidates)
+        self.suggestion = did_you_mean(name, choices)
+        super().__init__(f"unknown {kind} '{name}'; {self._hint(choices)}")
+
+    def _hint(self, choices: list[str]) -> str:
+        """The likely typo's correction; else the names there are (a few) or that there are none."""
+        if self.suggestion:
+            return f"did you mean '{self.suggestion}'?"
+        if not choices:
+            return f"no {self.kind} is declared"
+        shown = ", ".join(f"'{c}'" for c in choices[:8])
+        return f"known: {shown}" + (f" and {len(choices) - 8} more" if len(choices) > 8 else "")
 
 
 class QueryError(CrmetricsError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ def test_demo_writes_database_project_and_report(demo: tuple[Path, str, str]) ->
         p.name for p in LIBRARY.glob("*.yml")
     )
     assert "100% account_balances" in stderr and "Revenue" in stderr and "Open the report" in stderr
+    assert f"cd {shlex.quote(str(out))} && crmetrics query -m revenue" in stderr  # where to ask it questions
 
 
 def test_demo_report_has_every_installed_analysis_and_all_chart_kinds(demo: tuple[Path, str, str]) -> None:
@@ -124,6 +126,9 @@ def test_analyses_of_missing_methods_are_skipped_with_a_reason() -> None:
     registry = get_plugin_manager(entry_points_too=False)[1]
     kept = usable_analyses(registry, lambda name, why: reasons.__setitem__(name, why))
     assert set(kept) == {n for n, a in kept.items() if a["method"] in registry.of("analysis method")}
+    if "nps" not in registry.of("analysis method"):  # a plugin of the repository: the reason says where it is
+        assert reasons["nps_by_region"].endswith("(pip install plugins/crmetrics-nps, from the crmetrics repository)")
+    assert all("plugin" not in analysis for analysis in kept.values())  # a note for the demo, not a parameter
 
 
 @pytest.fixture(scope="module")

@@ -197,3 +197,28 @@ def test_wrongly_typed_questions_are_query_errors(shop: Path, question: dict) ->
     project = crmetrics.load(shop / "crmetrics.yml")
     with pytest.raises(crmetrics.QueryError):
         project.compile(**question)
+
+
+def test_a_projects_folder_stands_for_its_crmetrics_yml(shop: Path, capsys) -> None:
+    assert crmetrics.load(shop).model.name == "shop"
+    assert main(["query", "-m", "revenue", "--format", "csv", "--project", str(shop)]) == 0
+    assert capsys.readouterr().out.startswith("revenue\n")
+    assert main(["validate", "--project", str(shop / "kpis")]) == 2  # a folder without one
+    assert "no such project file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "names", "hint"),
+    [
+        ("orders.chanel", ["orders.channel", "orders.amount"], "did you mean 'orders.channel'?"),
+        ("custmers.region", ["customers.region", "orders.channel"], "did you mean 'customers.region'?"),
+        # a shared entity prefix alone is no likeness: the names there are listed instead
+        ("customers.zzzzz", ["customers.age", "customers.region"], "known: 'customers.age', 'customers.region'"),
+        ("monthly_review", ["overview"], "known: 'overview'"),
+        ("x", [f"metric_{i:02}" for i in range(10)], "'metric_07' and 2 more"),
+        ("x", [], "no report is declared"),
+    ],
+)
+def test_an_unknown_name_gets_its_likely_correction_or_the_names_there_are(name, names, hint) -> None:
+    message = str(crmetrics.ReferenceNotFound("report", name, names))
+    assert message.startswith(f"CRM200 unknown report '{name}'; ") and message.endswith(hint), message

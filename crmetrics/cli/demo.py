@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -67,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
     options = {"interactive": args.interactive, "charts": args.charts}
     path = write_output(render_document(document, html, project.model.root, options), out / "report.html")
     project.close()
-    _summary(document, time.perf_counter() - started)
+    _summary(document, time.perf_counter() - started, out)
     sys.stdout.write(f"{path.resolve()}\n")
     return 0
 
 
-def _summary(document: dict, seconds: float) -> None:
+def _summary(document: dict, seconds: float, folder: Path) -> None:
     from crmetrics.reports.formatting import change_text, fmt
 
     kpis = next((s for s in document["sections"] if s["type"] == "kpis"), None)
@@ -88,4 +89,6 @@ def _summary(document: dict, seconds: float) -> None:
     out.write(f"  {len(document['sections'])} sections, {charts} charts, {len(analyses)} analyses\n")
     for warning in document["warnings"]:
         out.write(f"  warning: {warning}\n")
-    out.write(f"Done in {seconds:.1f} s. Open the report:\n")
+    out.write(f"Done in {seconds:.1f} s. Ask it questions from its folder (the data ends on 2024-12-31):\n")
+    out.write(f"  cd {shlex.quote(str(folder))} && crmetrics query -m revenue --by metric_time:quarter\n")
+    out.write("Open the report:\n")

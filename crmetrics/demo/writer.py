@@ -69,14 +69,15 @@ def usable_analyses(registry: Registry, skipped: Callable[[str, str], None]) -> 
     for name, spec in raw.items():
         method = methods.get(spec["method"])
         if method is None:
-            skipped(name, f"method '{spec['method']}' is not installed")
+            where = f" (pip install {spec['plugin']}, from the crmetrics repository)" if "plugin" in spec else ""
+            skipped(name, f"method '{spec['method']}' is not installed{where}")
             continue
-        params = {k: v for k, v in spec.items() if k not in ("method", "label", "description")}
+        params = {k: v for k, v in spec.items() if k not in ("method", "plugin", "label", "description")}
         issues = validate(params, method.parameters, Location("analyses.yml", 1, 1))
         if issues:
             skipped(name, f"method '{spec['method']}' does not accept these parameters ({issues[0].message})")
             continue
-        kept[name] = spec
+        kept[name] = {k: v for k, v in spec.items() if k != "plugin"}
     return kept
 
 

@@ -61,6 +61,8 @@ def load_raw(path: str | os.PathLike, env: Mapping[str, str] | None = None, allo
     """Read the project file and its includes; collect every issue instead of stopping at the first."""
     try:
         main = Path(path).resolve()
+        if main.is_dir():  # a project's folder stands for its crmetrics.yml
+            main = main / "crmetrics.yml"
     except (OSError, ValueError, TypeError) as error:  # e.g. a NUL byte in the path
         issue = Issue("CRM120", f"cannot read project file: {error}", Location(repr(path), 1, 1))
         return RawProject(Path.cwd(), _empty(repr(path)), [], [issue])
