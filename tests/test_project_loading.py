@@ -172,13 +172,14 @@ def test_table_output_shows_each_metric_in_its_format(shop: Path, capsys, monkey
             "include: [kpis/*.yml]",
             "include: [kpis/*.yml]\nmetrics:\n"
             "  share: {expr: 'revenue / (revenue + 100)', format: percent}\n"
-            "  money: {measure: orders.revenue, format: currency}",
+            "  money: {measure: orders.revenue, format: currency}\n"
+            "  points: {expr: 'revenue - 50', format: score}",
         )
     )
     monkeypatch.chdir(shop)
-    assert main(["query", "-m", "share", "-m", "money", "-m", "revenue"]) == 0
+    assert main(["query", "-m", "share", "-m", "money", "-m", "revenue", "-m", "points"]) == 0
     row = capsys.readouterr().out.splitlines()[2].split()
-    assert row == [f"{36.5 / 136.5:.1%}", "36.50", "36.5"]
+    assert row == [f"{36.5 / 136.5:.1%}", "36.50", "36.5", "-13.5"]
 
 
 @pytest.mark.parametrize(

@@ -330,3 +330,15 @@ def test_a_number_metric_column_keeps_one_style(project) -> None:
     metric = next(n for n, m in project.model.metrics.items() if m.format == "number")
     assert column_meta(project.model, metric, [30.0, 27.36, None])["format"] == "decimal"
     assert column_meta(project.model, metric, [30, 31])["format"] == "number"
+
+
+def test_scores_show_in_points_and_change_in_points() -> None:
+    from crmetrics.reports.formatting import change_text, fmt, short_number
+
+    assert fmt(17.004, "score") == "17.0" and fmt(-100, "score") == "-100.0" and short_number(-4.96, "score") == "-5.0"
+    # an NPS from 17.00 to 20.03: up 3.0 points, not "+17.8%"; from -5 to 5 is not a change of -200%
+    assert change_text({"format": "score", "delta": 20.03 - 17.0, "change": 0.178}) == "+3.0 pts"
+    assert change_text({"format": "score", "delta": 10.0, "change": -2.0}) == "+10.0 pts"
+    assert change_text({"format": "score", "delta": None, "change": None}) == "—"
+    assert change_text({"format": "percent", "delta": 0.004, "change": 0.1}) == "+0.4 pp"
+    assert change_text({"format": "number", "delta": 5, "change": 0.121}) == "+12.1%"

@@ -12,7 +12,7 @@ from crmetrics.errors import QueryError
 from crmetrics.result import Result, plain
 
 DEFAULT_ROW_LIMIT = 1000
-NUMBER_FORMATS = {"percent": "{:.1%}", "currency": "{:,.2f}", "integer": "{:,.0f}"}
+NUMBER_FORMATS = {"percent": "{:.1%}", "currency": "{:,.2f}", "integer": "{:,.0f}", "score": "{:,.1f}"}
 
 
 def add_project_options(parser: argparse.ArgumentParser, data: bool = True) -> None:

@@ -12,7 +12,7 @@ from crmetrics.model.references import GRAINS
 SCHEMA_VERSION = 1
 AGGREGATIONS = ("sum", "count", "count_distinct", "avg", "min", "max", "median", "percentile")
 DIMENSION_TYPES = ("categorical", "time", "number", "boolean")
-FORMATS = ("number", "integer", "currency", "percent", "duration")
+FORMATS = ("number", "integer", "currency", "percent", "score", "duration")
 SEMI_ADDITIVE = ("last", "first")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -43,6 +43,8 @@ def fmt(value: Any, format: str = "number") -> str:
         return f"{number * 100:,.2f}%" if 0 < abs(number) < 0.01 else f"{number * 100:,.1f}%"
     if format == "integer":
         return f"{round(number):,}"
+    if format == "score":
+        return f"{number:,.1f}"
     if format == "currency":
         return f"{number:,.2f}"
     if format == "duration":
@@ -68,6 +70,8 @@ def short_number(value: Any, format: str = "number") -> str:
         return f"{number * 100:.1f}%"
     if format == "duration":
         return _duration(number)
+    if format == "score":
+        return f"{number:.1f}"
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(number) >= size:
             return f"{number / size:.1f}{suffix}"
@@ -79,9 +83,12 @@ def short_number(value: Any, format: str = "number") -> str:
 
 
 def change_text(tile: dict[str, Any]) -> str:
-    """The change on the previous period: percentage points for percent metrics, else relative."""
-    if tile.get("format") == "percent":
+    """The change on the previous period: percentage points for percent metrics, points for scores (an NPS that
+    goes from -5 to 5 did not change by -200%), else relative."""
+    if tile.get("format") in ("percent", "score"):
         delta = _number(tile.get("delta"))
-        return "—" if delta is None else f"{delta * 100:+.1f} pp"
+        if delta is None:
+            return "—"
+        return f"{delta * 100:+.1f} pp" if tile["format"] == "percent" else f"{delta:+.1f} pts"
     change = _number(tile.get("change"))
     return "—" if change is None else f"{change * 100:+.1f}%"

@@ -118,7 +118,7 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     (row,) = overall.records()
     result = AnalysisResult("nps", ctx.name, "Net Promoter Score", tables=tables)
     result.figures = [
-        Figure("nps", "NPS", row["nps"]),
+        Figure("nps", "NPS", row["nps"], "score"),
         Figure("responses", "Responses", row["responses"], "integer"),
         Figure("invalid", "Answers outside 0-10 or missing", row["invalid"], "integer"),
     ]
