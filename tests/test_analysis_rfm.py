@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -347,3 +348,19 @@ def test_cli_table_prints_figures_tables_and_notes(project, capsys):
     out = capsys.readouterr().out
     assert out.startswith("RFM analysis of customers")
     assert "Scored customers" in out and "\nscores\n" in out and "\nsegments\n" in out and "note: Scores run" in out
+
+
+def test_cli_table_shows_amounts_with_cents_and_shares_as_percentages(project, data, capsys):
+    path = project.model.root + "/crmetrics.yml"
+    assert main(["analyze", "customer_rfm", "--project", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines.index("scores") + 1
+    columns = lines[header].split()
+    expected = reference(data)
+    for line in lines[header + 2 : header + 2 + len(expected)]:
+        cells = dict(zip(columns, line.split(), strict=False))
+        monetary = expected[int(cells["customer_id"])][2]
+        assert cells["monetary"] == f"{monetary:,.2f}", line  # 510.30, not 510.3
+    assert any(f"{m:,.2f}".endswith("0") for _, _, m, *_ in expected.values())  # a case the old output got wrong
+    first_segment = lines[lines.index("segments") + 3]
+    assert re.search(r"\s\d+\.\d%(\s|$)", first_segment), first_segment  # shares as percentages

@@ -40,12 +40,15 @@ def run(args: argparse.Namespace) -> int:
             raise QueryError(f"analysis '{args.name}' has no table '{name}'; it has: {', '.join(result.tables)}")
         print_result(result.tables[name], "csv")
     else:
-        _print_tables(result, project.model.settings.get("row_limit"))
+        _print_tables(result, project.model, project.model.settings.get("row_limit"))
     return 0
 
 
-def _print_tables(result, row_limit: int | None) -> None:
-    """The title, the headline figures, each table under its name, and the notes."""
+def _print_tables(result, model, row_limit: int | None) -> None:
+    """The title, the headline figures, each table under its name (columns in the formats a report gives them:
+    shares as percentages, amounts with cents), and the notes."""
+    from crmetrics.reports.tables import analysis_column_meta
+
     out = sys.stdout
     out.write(f"{result.title}\n\n")
     if result.figures:
@@ -53,7 +56,8 @@ def _print_tables(result, row_limit: int | None) -> None:
         out.write(format_table(["figure", "value"], rows) + "\n")
     for name, table in result.tables.items():
         out.write(f"{name}\n")
-        print_result(table, "table", row_limit)
+        formats = {c: analysis_column_meta(model, c, table.column(c))["format"] for c in table.columns}
+        print_result(table, "table", row_limit, formats)
         out.write("\n")
     for note in result.notes:
         out.write(f"note: {note}\n")

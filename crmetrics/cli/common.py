@@ -12,7 +12,14 @@ from crmetrics.errors import QueryError
 from crmetrics.result import Result, plain
 
 DEFAULT_ROW_LIMIT = 1000
-NUMBER_FORMATS = {"percent": "{:.1%}", "currency": "{:,.2f}", "integer": "{:,.0f}", "score": "{:,.1f}"}
+NUMBER_FORMATS = {
+    "percent": "{:.1%}",
+    "currency": "{:,.2f}",
+    "integer": "{:,.0f}",
+    "score": "{:,.1f}",
+    "decimal": "{:,.2f}",  # one number of decimals down a column: 2,096.30 above 510.25, not 2,096.3
+    "id": "{}",  # identifiers without thousands separators
+}
 
 
 def add_project_options(parser: argparse.ArgumentParser, data: bool = True) -> None:
