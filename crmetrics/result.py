@@ -124,14 +124,17 @@ class Result:
         )
 
     def to_pandas(self) -> Any:
-        """A pandas.DataFrame (needs the `pandas` extra)."""
+        """A pandas.DataFrame (needs the `pandas` extra). DATE columns become datetime64 (NULL: NaT), as TIMESTAMP
+        columns are, so a time axis resamples and plots like any pandas time series."""
         try:
             import pandas as pd
+            import pyarrow as pa
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError("to_pandas() needs pandas: pip install 'crmetrics[pandas]'") from None
-        if self._arrow is not None:
-            return self._arrow.to_pandas()
-        return pd.DataFrame.from_records(self.rows, columns=self.columns)
+        try:
+            return self.to_arrow().to_pandas(date_as_object=False)
+        except pa.ArrowException:  # a column of mixed types (SQLite's dynamic typing): pandas keeps it as objects
+            return pd.DataFrame.from_records(self.rows, columns=self.columns)
 
 
 def _pick(rows: list[tuple], indices: list[int]) -> list[tuple]:

@@ -280,7 +280,11 @@ def test_order_by_and_limit(crm_project):
 
 def test_result_conversions(crm_project):
     result = crm_project.query(["revenue", "order_count"], by=["metric_time:month"], limit=3)
-    assert list(result.to_pandas().columns) == ["metric_time:month", "revenue", "order_count"]
+    frame = result.to_pandas()
+    assert list(frame.columns) == ["metric_time:month", "revenue", "order_count"]
+    assert str(frame["metric_time:month"].dtype).startswith("datetime64")  # a time series, not Python objects
+    assert [t.date() for t in frame["metric_time:month"]] == [row[0] for row in result.rows]
+    assert frame["revenue"].tolist() == [row[1] for row in result.rows]
     assert result.to_arrow().num_rows == 3
     import json
 
@@ -330,3 +334,13 @@ def test_decimals_become_the_nearest_float_on_the_arrow_path_too():
     assert want[13108] == (917.56,)  # one value the plain Arrow cast gets wrong
     for arrow in (True, False):
         assert DuckDBEngine(":memory:", arrow=arrow).execute(sql, ["amount"]).rows == want, arrow
+
+
+def test_pandas_keeps_null_dates_and_mixed_columns():
+    from crmetrics.result import Result
+
+    dated = Result(["day", "n"], [(dt.date(2024, 2, 29), 1), (None, 2)]).to_pandas()
+    assert str(dated["day"].dtype).startswith("datetime64") and dated["day"].isna().tolist() == [False, True]
+    assert dated["day"][0].date() == dt.date(2024, 2, 29)
+    mixed = Result(["value"], [(1,), ("a",)]).to_pandas()  # SQLite may return both in one column
+    assert mixed["value"].tolist() == [1, "a"]
