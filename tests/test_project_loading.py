@@ -223,3 +223,14 @@ def test_a_projects_folder_stands_for_its_crmetrics_yml(shop: Path, capsys) -> N
 def test_an_unknown_name_gets_its_likely_correction_or_the_names_there_are(name, names, hint) -> None:
     message = str(crmetrics.ReferenceNotFound("report", name, names))
     assert message.startswith(f"CRM200 unknown report '{name}'; ") and message.endswith(hint), message
+
+
+def test_an_empty_relative_range_says_what_it_counted_back_from(shop: Path, capsys) -> None:
+    project = str(shop / "crmetrics.yml")
+    question = ["query", "-m", "revenue", "--by", "metric_time:month", "--range", "last 90 days", "--project", project]
+    assert main([*question, "--format", "json"]) == 0  # the data is from 2024: nothing in the last 90 days
+    out, err = capsys.readouterr()
+    assert out == "[]\n" and "--today YYYY-MM-DD" in err
+    assert main([*question, "--format", "json", "--today", "2024-03-15"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["metric_time:month"] == "2024-01-01" and err == ""  # widened to whole months

@@ -53,4 +53,9 @@ def run_query(args: argparse.Namespace) -> int:
     result = project.query(**_question(args), connection=args.connection)
     formats = {name: metric.format for name, metric in project.model.metrics.items()}
     print_result(result, args.format, project.model.settings.get("row_limit"), formats)
+    if not result.rows and args.time_range and not args.today:  # on stderr: JSON and CSV output stay clean
+        sys.stderr.write(
+            f"note: no rows in '{args.time_range}', counted back from today; "
+            "--today YYYY-MM-DD counts back from another day\n"
+        )
     return 0
