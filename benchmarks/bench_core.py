@@ -110,7 +110,7 @@ def interleaved_medians(cases: dict[str, Callable[[], object]], runs: int, round
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, fn in cases.items():
-            for _ in range(runs // rounds):
+            for _ in range(max(1, runs // rounds)):
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)

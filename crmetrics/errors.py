@@ -51,6 +51,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
         close = difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.6)
         if close:
             return siblings[close[0]]
+        elsewhere = [c for c in choices if c.rpartition(".")[2].lower() == leaf.lower()]
+        if elsewhere:  # the right name on another entity: 'customers.channel' for 'orders.channel'
+            return elsewhere[0]
         if siblings:
             return None
     matches = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
@@ -104,7 +107,8 @@ class ReferenceNotFound(CrmetricsError):
         if self.suggestion:
             return f"did you mean '{self.suggestion}'?"
         if not choices:
-            return f"no {self.kind} is declared"
+            installed = self.kind in ("analysis method", "report format", "backend")  # plugins, not YAML
+            return f"no {self.kind} is {'installed' if installed else 'declared'}"
         shown = ", ".join(f"'{c}'" for c in choices[:8])
         return f"known: {shown}" + (f" and {len(choices) - 8} more" if len(choices) > 8 else "")
 

@@ -33,7 +33,8 @@ def load(
     allow_outside: bool = False,
     plugins: Sequence[object] = (),
 ) -> Project:
-    """Load, validate and resolve a project; raise ConfigError listing every problem with file:line:column.
+    """Load, validate and resolve a project (a file, or a folder holding crmetrics.yml); raise ConfigError listing
+    every problem with file:line:column.
 
     `plugins` are registered for this project only, next to the built-in and installed ones (as `crmetrics.testing`
     does for one test).
@@ -290,8 +291,14 @@ class Project:
                 return engine
         raise ConnectionFailed(f"no backend recognises a {type(connection).__module__}.{type(connection).__name__}")
 
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
-        """Close the connections this project opened."""
+        """Close the connections this project opened (also on leaving a `with crmetrics.load(...) as project:`)."""
         with self._lock:
             for engine in self._engines.values():
                 engine.close()

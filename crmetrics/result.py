@@ -128,13 +128,16 @@ class Result:
         columns are, so a time axis resamples and plots like any pandas time series."""
         try:
             import pandas as pd
-            import pyarrow as pa
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError("to_pandas() needs pandas: pip install 'crmetrics[pandas]'") from None
-        try:
-            return self.to_arrow().to_pandas(date_as_object=False)
-        except pa.ArrowException:  # a column of mixed types (SQLite's dynamic typing): pandas keeps it as objects
-            return pd.DataFrame.from_records(self.rows, columns=self.columns)
+        if self._arrow is not None:  # typed by the database: Arrow converts it column by column
+            return self._arrow.to_pandas(date_as_object=False)
+        frame = pd.DataFrame.from_records(self.rows, columns=self.columns)
+        for index in range(len(self.columns)):  # only columns of dates alone: one mixing dates and times keeps both
+            values = [row[index] for row in self.rows if row[index] is not None]
+            if values and all(type(v) is dt.date for v in values):
+                frame.isetitem(index, pd.to_datetime(frame.iloc[:, index]))
+        return frame
 
 
 def _pick(rows: list[tuple], indices: list[int]) -> list[tuple]:

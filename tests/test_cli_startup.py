@@ -75,3 +75,10 @@ def test_a_reader_that_goes_away_early_is_no_error(tmp_path) -> None:
         assert done.returncode == 0 and done.stderr == "", done
     written = subprocess.run(["bash", "-c", query], capture_output=True, text=True).stdout
     assert len(written) > 100_000  # well over a pipe's buffer
+
+
+def test_output_that_cannot_be_written_is_a_user_error(crm) -> None:
+    project = str(crm.root / "crmetrics.yml")
+    command = f"{sys.executable} -m crmetrics query -m revenue --project '{project}' > /dev/full"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert done.returncode == 2 and "CRM001" in done.stderr and "Traceback" not in done.stderr, done

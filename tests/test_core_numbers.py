@@ -342,5 +342,9 @@ def test_pandas_keeps_null_dates_and_mixed_columns():
     dated = Result(["day", "n"], [(dt.date(2024, 2, 29), 1), (None, 2)]).to_pandas()
     assert str(dated["day"].dtype).startswith("datetime64") and dated["day"].isna().tolist() == [False, True]
     assert dated["day"][0].date() == dt.date(2024, 2, 29)
-    mixed = Result(["value"], [(1,), ("a",)]).to_pandas()  # SQLite may return both in one column
-    assert mixed["value"].tolist() == [1, "a"]
+    # SQLite may return several types in one column: each value comes back as it was
+    moment = dt.datetime(2024, 1, 2, 3, 0)
+    rows = [(1, dt.date(2024, 1, 1), b"x", 2**70), ("a", moment, "y", 1)]
+    mixed = Result(["value", "when", "raw", "big"], rows).to_pandas()
+    assert mixed["value"].tolist() == [1, "a"] and mixed["raw"].tolist() == [b"x", "y"]
+    assert mixed["when"].tolist()[1] == moment and mixed["big"].tolist() == [2**70, 1]

@@ -213,6 +213,7 @@ def test_a_projects_folder_stands_for_its_crmetrics_yml(shop: Path, capsys) -> N
     [
         ("orders.chanel", ["orders.channel", "orders.amount"], "did you mean 'orders.channel'?"),
         ("custmers.region", ["customers.region", "orders.channel"], "did you mean 'customers.region'?"),
+        ("customers.channel", ["customers.region", "orders.channel"], "did you mean 'orders.channel'?"),
         # a shared entity prefix alone is no likeness: the names there are listed instead
         ("customers.zzzzz", ["customers.age", "customers.region"], "known: 'customers.age', 'customers.region'"),
         ("monthly_review", ["overview"], "known: 'overview'"),
@@ -234,3 +235,15 @@ def test_an_empty_relative_range_says_what_it_counted_back_from(shop: Path, caps
     assert main([*question, "--format", "json", "--today", "2024-03-15"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)[0]["metric_time:month"] == "2024-01-01" and err == ""  # widened to whole months
+    absolute = [*question[:-4], "--range", "1990-01-01 to 1990-03-31", "--project", project]
+    assert main(absolute) == 0 and "--today" not in capsys.readouterr().err  # nothing counted back from today
+
+
+def test_every_command_closes_its_project(shop: Path, capsys, monkeypatch) -> None:
+    closed = []
+    monkeypatch.setattr(crmetrics.Project, "close", lambda self: closed.append(self.name))
+    project = str(shop / "crmetrics.yml")
+    assert main(["query", "-m", "revenue", "--project", project]) == 0
+    assert main(["compile", "-m", "revenue", "--project", project]) == 0
+    assert main(["query", "-m", "revenu", "--project", project]) == 2  # closed on an error too
+    assert closed == ["shop", "shop", "shop"]

@@ -24,7 +24,7 @@ from crmetrics.result import Result
 
 @dataclass(frozen=True)
 class Figure:
-    """A headline number: `value` in `format` (number, integer, currency, percent, duration, date)."""
+    """A headline number: `value` in `format` (number, integer, currency, percent, score, duration, date)."""
 
     name: str
     label: str

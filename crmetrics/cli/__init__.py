@@ -71,7 +71,8 @@ def _os_message(error: OSError) -> str:
 
 
 def entry() -> None:
-    """The console script: run the command, then leave without Python's teardown."""
+    """The console script (and `python -m crmetrics`): run the command, then end the process without Python's
+    teardown. Code that runs the command in its own process calls `main()`, which returns the exit code."""
     leave(main())
 
 
@@ -80,10 +81,16 @@ def leave(code: int) -> None:
 
     Python's own teardown would then free every module and object one at a time: ~70 ms after a `crmetrics query`,
     a quarter of what the command adds to the query itself, and of no use once the output is out (mypy leaves the
-    same way). A command's project, and with it its database connection, is closed when the command returns.
+    same way). Every command closes its project, and with it its database connections, before it returns.
     """
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BrokenPipeError, ValueError):  # a reader that went away, a stream closed
-            stream.flush()
+    atexit._run_exitfuncs()  # what the interpreter runs first at exit; CPython and PyPy both have it
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): nothing is lost that it wanted
+        pass
+    except OSError as error:  # a full disk or a broken device: the output is incomplete, so say so
+        sys.stderr.write(f"error: {CrmetricsError(_os_message(error), code='CRM001')}\n")
+        code = 2
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
     os._exit(code)

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from crmetrics.cli.common import add_project_options, format_table, load_project, parse_context, print_result
 from crmetrics.errors import QueryError
 from crmetrics.result import plain
+
+if TYPE_CHECKING:
+    from crmetrics.analysis.base import AnalysisResult
+    from crmetrics.model.types import SemanticModel
+    from crmetrics.project import Project
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,14 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load_project(args)
-    result = project.analyze(
-        args.name,
-        where=args.where,
-        segments=args.segments,
-        context=parse_context(args.context),
-        connection=args.connection,
-    )
+    with load_project(args) as project:
+        result = project.analyze(
+            args.name,
+            where=args.where,
+            segments=args.segments,
+            context=parse_context(args.context),
+            connection=args.connection,
+        )
+        _print(args, result, project)
+    return 0
+
+
+def _print(args: argparse.Namespace, result: AnalysisResult, project: Project) -> None:
     if args.format == "json":
         tables = {name: json.loads(table.to_json()) for name, table in result.tables.items()}
         sys.stdout.write(json.dumps(tables, indent=2, ensure_ascii=False) + "\n")
@@ -40,15 +51,17 @@ def run(args: argparse.Namespace) -> int:
             raise QueryError(f"analysis '{args.name}' has no table '{name}'; it has: {', '.join(result.tables)}")
         print_result(result.tables[name], "csv")
     else:
-        _print_tables(result, project.model, project.model.settings.get("row_limit"))
-    return 0
+        from crmetrics.reports.tables import analysis_metrics  # only the table view needs the report machinery
+
+        _print_tables(result, project.model, analysis_metrics(project.model, project.model.analyses[args.name].params))
 
 
-def _print_tables(result, model, row_limit: int | None) -> None:
+def _print_tables(result: AnalysisResult, model: SemanticModel, metrics: frozenset[str]) -> None:
     """The title, the headline figures, each table under its name (columns in the formats a report gives them:
-    shares as percentages, amounts with cents), and the notes."""
+    shares as percentages, amounts with cents, the analysis's metrics in their own format), and the notes."""
     from crmetrics.reports.tables import analysis_column_meta
 
+    row_limit = model.settings.get("row_limit")
     out = sys.stdout
     out.write(f"{result.title}\n\n")
     if result.figures:
@@ -56,7 +69,7 @@ def _print_tables(result, model, row_limit: int | None) -> None:
         out.write(format_table(["figure", "value"], rows) + "\n")
     for name, table in result.tables.items():
         out.write(f"{name}\n")
-        formats = {c: analysis_column_meta(model, c, table.column(c))["format"] for c in table.columns}
+        formats = {c: analysis_column_meta(model, c, table.column(c), metrics)["format"] for c in table.columns}
         print_result(table, "table", row_limit, formats)
         out.write("\n")
     for note in result.notes:

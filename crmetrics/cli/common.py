@@ -24,7 +24,9 @@ NUMBER_FORMATS = {
 
 def add_project_options(parser: argparse.ArgumentParser, data: bool = True) -> None:
     """--project everywhere; --connection and --context for commands that read data."""
-    parser.add_argument("--project", "-p", default="crmetrics.yml", help="project file (default: crmetrics.yml)")
+    parser.add_argument(
+        "--project", "-p", default="crmetrics.yml", help="project file or its folder (default: crmetrics.yml)"
+    )
     if data:
         parser.add_argument("--connection", help="database URL, overrides the project's `connection`")
         parser.add_argument(

@@ -13,6 +13,7 @@ from crmetrics.cli.common import (
     print_result,
     time_options,
 )
+from crmetrics.compiler.ranges import is_relative
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,19 +44,18 @@ def _question(args: argparse.Namespace) -> dict:
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    project = load_project(args)
-    sys.stdout.write(project.compile(**_question(args), dialect=args.dialect, pretty=True) + "\n")
+    with load_project(args) as project:
+        sys.stdout.write(project.compile(**_question(args), dialect=args.dialect, pretty=True) + "\n")
     return 0
 
 
 def run_query(args: argparse.Namespace) -> int:
-    project = load_project(args)
-    result = project.query(**_question(args), connection=args.connection)
-    formats = {name: metric.format for name, metric in project.model.metrics.items()}
-    print_result(result, args.format, project.model.settings.get("row_limit"), formats)
-    if not result.rows and args.time_range and not args.today:  # on stderr: JSON and CSV output stay clean
-        sys.stderr.write(
-            f"note: no rows in '{args.time_range}', counted back from today; "
-            "--today YYYY-MM-DD counts back from another day\n"
+    with load_project(args) as project:
+        result = project.query(**_question(args), connection=args.connection)
+        formats = {name: metric.format for name, metric in project.model.metrics.items()}
+        print_result(result, args.format, project.model.settings.get("row_limit"), formats)
+    if not result.rows and args.time_range and not args.today and is_relative(args.time_range):
+        sys.stderr.write(  # on stderr: JSON and CSV output stay clean
+            f"note: no rows; '{args.time_range}' counts back from today (--today YYYY-MM-DD counts from another day)\n"
         )
     return 0

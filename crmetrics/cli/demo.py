@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(document: dict, seconds: float, folder: Path) -> None:
+    from crmetrics.demo.generate import LAST_DAY
     from crmetrics.reports.formatting import change_text, fmt
 
     kpis = next((s for s in document["sections"] if s["type"] == "kpis"), None)
@@ -89,6 +90,6 @@ def _summary(document: dict, seconds: float, folder: Path) -> None:
     out.write(f"  {len(document['sections'])} sections, {charts} charts, {len(analyses)} analyses\n")
     for warning in document["warnings"]:
         out.write(f"  warning: {warning}\n")
-    out.write(f"Done in {seconds:.1f} s. Ask it questions from its folder (the data ends on 2024-12-31):\n")
+    out.write(f"Done in {seconds:.1f} s. Ask it questions from its folder (the data ends on {LAST_DAY}):\n")
     out.write(f"  cd {shlex.quote(str(folder))} && crmetrics query -m revenue --by metric_time:quarter\n")
     out.write("Open the report:\n")

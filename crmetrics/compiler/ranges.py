@@ -69,6 +69,14 @@ def current_date(calendar: Calendar) -> dt.date:
     return dt.datetime.now(zoneinfo.ZoneInfo(calendar.timezone)).date()
 
 
+_EXPLICIT = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+(?:to|\.\.)\s+(\d{4}-\d{2}-\d{2})$")
+
+
+def is_relative(text: str) -> bool:
+    """Whether a range counts from today ('last 90 days'), unlike '2024-01-01 to 2024-03-31'."""
+    return not _EXPLICIT.match(" ".join(str(text).lower().split()))
+
+
 def resolve_range(text: str, today: dt.date, calendar: Calendar) -> tuple[dt.date, dt.date]:
     """The first and last day (inclusive) of a relative range such as 'last 90 days'."""
     phrase = " ".join(str(text).lower().split())
@@ -77,7 +85,7 @@ def resolve_range(text: str, today: dt.date, calendar: Calendar) -> tuple[dt.dat
         return day, day
     if phrase in _SHORT:
         return calendar.start_of(today, _SHORT[phrase]), today
-    explicit = re.match(r"^(\d{4}-\d{2}-\d{2})\s+(?:to|\.\.)\s+(\d{4}-\d{2}-\d{2})$", phrase)
+    explicit = _EXPLICIT.match(phrase)
     if explicit:
         start, end = (parse_date(part, "a range's end") for part in explicit.groups())
         return check_order(start, end)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ spaces, missing regions and ages, orphan orders, NULL amounts, skipped pipeline 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -25,7 +26,8 @@ START = "2022-01-01"
 MONTHS = 36  # 2022-01 .. 2024-12
 SPAN_SECONDS = 1096 * 86_400  # 2022-01-01 00:00:00 up to (excluding) 2025-01-01 00:00:00
 T0 = f"TIMESTAMP '{START} 00:00:00'"
-T_END = "TIMESTAMP '2025-01-01 00:00:00'"
+LAST_DAY = dt.date(2024, 12, 31)  # the data never depends on today: reports on it do not drift
+T_END = f"TIMESTAMP '{LAST_DAY + dt.timedelta(days=1)} 00:00:00'"
 
 TABLES = (
     "sales_reps",

@@ -58,7 +58,8 @@ def _read(path: Path, env: Mapping[str, str] | None) -> tuple[YMap | None, list[
 
 
 def load_raw(path: str | os.PathLike, env: Mapping[str, str] | None = None, allow_outside: bool = False) -> RawProject:
-    """Read the project file and its includes; collect every issue instead of stopping at the first."""
+    """Read the project file (or a folder's crmetrics.yml) and its includes; collect every issue instead of stopping
+    at the first."""
     try:
         main = Path(path).resolve()
         if main.is_dir():  # a project's folder stands for its crmetrics.yml

@@ -20,7 +20,7 @@ from crmetrics.errors import RenderError
 from crmetrics.reports.charts.vega import chart_spec, label_channels, resolve_data
 from crmetrics.reports.period import Period
 from crmetrics.reports.spec import as_list
-from crmetrics.reports.tables import humanize, records, table_data
+from crmetrics.reports.tables import analysis_metrics, humanize, records, table_data
 from crmetrics.result import Result, plain
 
 if TYPE_CHECKING:
@@ -143,10 +143,7 @@ class SectionBuilder:
         )
         if not isinstance(result, AnalysisResult):
             raise RenderError(f"analysis '{name}' returned {type(result).__name__}, not an AnalysisResult")
-        # a parameter naming an entity (`entity: customers`) is not the metric that shares its name
-        metrics = frozenset(
-            m for m in _strings(declared.params) if m in self.model.metrics and m not in self.model.entities
-        )
+        metrics = analysis_metrics(self.model, declared.params)
         built = analysis_section(result, self.model, section, declared.description, metrics)
         return {**built, "coverage": self._coverage(period)}
 
@@ -177,21 +174,6 @@ class SectionBuilder:
         head["coverage"] = self._coverage(period) if has_time else ""
         table = table_data(result, self.model, entity, head["title"])
         return {**head, "entity": entity, "table": table, "total_rows": int(total)}
-
-
-def _strings(params: dict[str, Any]) -> frozenset[str]:
-    """Every string in an analysis's parameters (nested lists included): the metrics it was given are among them."""
-    found: set[str] = set()
-    stack: list[Any] = [params]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            found.add(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return frozenset(found)
 
 
 def analysis_section(

@@ -8,7 +8,7 @@ from crmetrics.model.references import RefSyntaxError, parse_ref
 from crmetrics.model.types import SemanticModel
 from crmetrics.result import Result, plain
 
-__all__ = ["analysis_column_meta", "column_meta", "humanize", "table_data"]
+__all__ = ["analysis_column_meta", "analysis_metrics", "column_meta", "humanize", "table_data"]
 
 # abbreviations readers know in capitals: `clv` → `CLV`, `p_alive` stays words
 ACRONYMS = {"aov": "AOV", "clv": "CLV", "csat": "CSAT", "nps": "NPS", "rfm": "RFM", "roi": "ROI", "id": "ID"}
@@ -32,6 +32,27 @@ def humanize(name: str) -> str:
 
 def _suffix(name: str, words: tuple[str, ...]) -> bool:
     return any(name == w or name.endswith(f"_{w}") for w in words)
+
+
+def analysis_metrics(model: SemanticModel, params: dict[str, Any]) -> frozenset[str]:
+    """The metrics an analysis was given: every metric name among its parameters' strings. A parameter naming an
+    entity (`entity: customers`) is not the metric that shares its name."""
+    return frozenset(m for m in _strings(params) if m in model.metrics and m not in model.entities)
+
+
+def _strings(params: dict[str, Any]) -> frozenset[str]:
+    """Every string in an analysis's parameters (nested lists included): the metrics it was given are among them."""
+    found: set[str] = set()
+    stack: list[Any] = [params]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return frozenset(found)
 
 
 def analysis_column_meta(
