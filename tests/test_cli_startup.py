@@ -32,15 +32,16 @@ def _run(code: str, **kwargs) -> subprocess.CompletedProcess:
 
 def test_leaving_keeps_the_exit_code_the_output_and_the_exit_handlers() -> None:
     code = (
-        "import atexit, sys\n"
+        "import atexit, sys, threading, time\n"
         "from crmetrics.cli import leave\n"
         "atexit.register(print, 'handler ran')\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread done', end=' '))).start()\n"
         "print('table', end=' ')\n"
         "sys.stderr.write('warning')\n"
         "leave(3)\n"
     )
     done = _run(code)
-    assert (done.returncode, done.stdout, done.stderr) == (3, "table handler ran\n", "warning")
+    assert (done.returncode, done.stdout, done.stderr) == (3, "table thread done handler ran\n", "warning")
 
 
 def test_the_console_script_leaves_with_the_commands_exit_code(crm) -> None:
