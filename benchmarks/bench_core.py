@@ -118,6 +118,15 @@ def interleaved_medians(cases: dict[str, Callable[[], object]], runs: int, round
     return {name: statistics.median(samples) * 1000 for name, samples in times.items()}
 
 
+def compile_times(project: crmetrics.Project, questions: dict[str, dict]) -> tuple[dict, dict]:
+    """Median ms per question (and over ALL), built without the SQL cache and asked again through it, 200 calls."""
+    for question in questions.values():
+        project.compile(**question)
+    built = interleaved_medians({n: lambda q=q: uncached(project, q) for n, q in questions.items()}, 200)
+    cached = interleaved_medians({n: lambda q=q: project.compile(**q) for n, q in questions.items()}, 200)
+    return built, cached
+
+
 def sqlglot_build() -> str:
     """Which sqlglot runs: compile times roughly halve with its compiled build (the `fast` extra)."""
     import sqlglot
@@ -204,10 +213,7 @@ def main() -> None:
 
     print("\n== compile, warm, in-process (5-entity project; target: median <= 1 ms)")
     print(f"  {'question':40s} {'built':>10s} {'cached':>10s}")
-    for question in QUESTIONS.values():
-        project.compile(**question)
-    built = interleaved_medians({n: lambda q=q: uncached(project, q) for n, q in QUESTIONS.items()}, 200)
-    cached = interleaved_medians({n: lambda q=q: project.compile(**q) for n, q in QUESTIONS.items()}, 200)
+    built, cached = compile_times(project, QUESTIONS)
     for name in [*QUESTIONS, ALL]:
         print(f"  {name:40s} {built[name]:7.3f} ms {cached[name]:7.3f} ms")
 
@@ -224,10 +230,7 @@ def main() -> None:
             (["k25", "k570", "k999"], ["e0.d0", "e10.d4"]),  # five fact entities, 36 joins
         )
     }
-    for question in big_questions.values():
-        big.compile(**question)
-    built = interleaved_medians({n: lambda q=q: uncached(big, q) for n, q in big_questions.items()}, 200)
-    cached = interleaved_medians({n: lambda q=q: big.compile(**q) for n, q in big_questions.items()}, 200)
+    built, cached = compile_times(big, big_questions)
     for name in [*big_questions, ALL]:
         print(f"  compile {name:46s} built {built[name]:7.3f} ms  cached {cached[name]:6.3f} ms")
 

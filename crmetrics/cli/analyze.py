@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmetrics.cli.common import add_project_options, format_table, load_project, parse_context, print_result
 from crmetrics.errors import QueryError
@@ -51,16 +51,15 @@ def _print(args: argparse.Namespace, result: AnalysisResult, project: Project) -
             raise QueryError(f"analysis '{args.name}' has no table '{name}'; it has: {', '.join(result.tables)}")
         print_result(result.tables[name], "csv")
     else:
-        from crmetrics.reports.tables import analysis_metrics  # only the table view needs the report machinery
-
-        _print_tables(result, project.model, analysis_metrics(project.model, project.model.analyses[args.name].params))
+        _print_tables(result, project.model, project.model.analyses[args.name].params)
 
 
-def _print_tables(result: AnalysisResult, model: SemanticModel, metrics: frozenset[str]) -> None:
+def _print_tables(result: AnalysisResult, model: SemanticModel, params: dict[str, Any]) -> None:
     """The title, the headline figures, each table under its name (columns in the formats a report gives them:
     shares as percentages, amounts with cents, the analysis's metrics in their own format), and the notes."""
-    from crmetrics.reports.tables import analysis_column_meta
+    from crmetrics.reports.tables import analysis_column_meta, analysis_metrics  # only the table view needs them
 
+    metrics = analysis_metrics(model, params)
     row_limit = model.settings.get("row_limit")
     out = sys.stdout
     out.write(f"{result.title}\n\n")

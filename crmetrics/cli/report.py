@@ -44,22 +44,22 @@ def run(args: argparse.Namespace) -> int:
     from crmetrics.project import Project
     from crmetrics.reports import render_report
 
-    with load_project(args) as project:
-        if args.connection:  # the same model over another database
-            project = Project(project.model, args.connection)
-        with project:
-            path = render_report(
-                project,
-                args.name,
-                args.format,
-                args.output,
-                options={"interactive": args.interactive, "charts": args.charts},
-                period=args.period,
-                segments=args.segments,
-                where=args.where,
-                grain=args.grain,
-                context=parse_context(args.context),
-                keep_going=args.keep_going,
-            )
+    project = load_project(args)  # loading opens no connection: only the project that queries needs closing
+    if args.connection:  # the same model over another database
+        project = Project(project.model, args.connection)
+    with project:
+        path = render_report(
+            project,
+            args.name,
+            args.format,
+            args.output,
+            options={"interactive": args.interactive, "charts": args.charts},
+            period=args.period,
+            segments=args.segments,
+            where=args.where,
+            grain=args.grain,
+            context=parse_context(args.context),
+            keep_going=args.keep_going,
+        )
     sys.stdout.write(f"{path}\n")
     return 0

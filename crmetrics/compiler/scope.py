@@ -244,8 +244,6 @@ class Scope:
         alias = exp.TableAlias(this=ident(entity))
         name = ent.table_name
         if name is not None:  # the usual source: rebuilt directly, cheaper than sqlglot's deep copy
-            if len(name) == 1:  # a table without schema: the most common source by far
-                return exp.Table(this=exp.Identifier(this=name[0][1], quoted=name[0][2]), alias=alias)
             return exp.Table(
                 **{part: exp.Identifier(this=text, quoted=quoted) for part, text, quoted in name}, alias=alias
             )
