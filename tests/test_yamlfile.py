@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from crmetrics.dsl.yamlfile import YList, YMap, load_yaml
 
 
@@ -44,6 +46,27 @@ def test_environment_variables() -> None:
     data, issues = load_yaml(text, "f.yml", env={"HOST": "db.local"})
     assert data["a"] == "db.local:5432" and data["b"] == "fallback"
     assert [(i.code, i.location.line) for i in issues] == [("CRM102", 3)]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "says"),
+    [
+        # a key indented one space too deep: libyaml only sees a ':' it did not expect
+        ("a:\n  b: 1\n   c: 2\n", (3, 5), "; check for a key indented deeper than the keys above it"),
+        ("a:\n  b:\n    c: 1\n   d: 2\n", (4, 4), "(in the block mapping that starts at line 2, column 3)"),
+        ("a:\n  b: {x: 1, y: 2\nc: 3\n", (3, 2), "(in the flow mapping that starts at line 2, column 6)"),
+        ("a: [1, 2\nb: 3\n", (2, 2), "a bracket that is never closed"),
+        ("a: 'abc\nb: 2\n", (3, 1), "(in the quoted scalar that starts at line 1, column 4)"),
+        ("a:\n\tb: 1\n", (2, 1), "; indent with spaces: YAML does not allow tabs"),
+        ("a: @x\n", (1, 4), "; quote a value that starts with a character such as '@'"),
+        ("a:\n  - 1\n  b: 2\n", (3, 3), "; check for a key mixed into a list"),
+    ],
+)
+def test_syntax_errors_say_where_the_construct_started_and_what_to_check(text, where, says) -> None:
+    _, issues = load_yaml(text, "f.yml")
+    [issue] = issues
+    assert issue.code == "CRM100" and (issue.location.line, issue.location.column) == where
+    assert says in issue.message
 
 
 def test_syntax_errors_and_tags_are_issues_not_exceptions() -> None:

@@ -160,6 +160,35 @@ class _Converter:
                     result.value_locs[key] = other.value_locs[key]
 
 
+# libyaml's problem (its start) -> what to look for, in the words of someone writing a project file
+_SYNTAX_HINTS = {
+    "mapping values are not allowed": "check for a key indented deeper than the keys above it, or an unquoted value "
+    "holding ': '",
+    "did not find expected key": "check this line's indentation against the other keys of its mapping",
+    "did not find expected '-' indicator": "check for a key mixed into a list of '- ' items",
+    "did not find expected ',' or": "check for a missing comma, or a bracket that is never closed",
+    "found unexpected end of stream": "check for a quote or bracket that is never closed",
+    "found undefined alias": "check for an '*alias' with no '&anchor' before it",
+    "found character": "quote a value that starts with a character such as '@' or '`'",
+}
+_CONTEXT = re.compile(r"while (?:parsing|scanning) (?:an? )?(.+)")
+
+
+def syntax_problem(error: yaml.MarkedYAMLError, text: str) -> str:
+    """libyaml's message, with where the construct it was reading started and what usually causes the mistake."""
+    problem = error.problem or error.context or "invalid YAML"
+    at, start = error.problem_mark, error.context_mark
+    started = _CONTEXT.match(error.context or "")
+    if started and start is not None and (at is None or (start.line, start.column) != (at.line, at.column)):
+        problem += f" (in the {started.group(1)} that starts at line {start.line + 1}, column {start.column + 1})"
+    hint = next((hint for cause, hint in _SYNTAX_HINTS.items() if problem.startswith(cause)), None)
+    if hint and problem.startswith("found character") and at is not None:
+        line = text.splitlines()[at.line] if at.line < len(text.splitlines()) else ""
+        if "\t" in line[: at.column + 1]:
+            hint = "indent with spaces: YAML does not allow tabs"
+    return f"{problem}; {hint}" if hint else problem
+
+
 def load_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tuple[Any, list[Issue]]:
     """Parse one YAML document; return its value and the issues found (syntax errors included, never raised)."""
     try:
@@ -167,8 +196,7 @@ def load_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tup
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        problem = error.problem or error.context or "invalid YAML"
-        return None, [Issue("CRM100", f"YAML syntax error: {problem}", loc)]
+        return None, [Issue("CRM100", f"YAML syntax error: {syntax_problem(error, text)}", loc)]
     except yaml.YAMLError as error:  # e.g. a second document, a stray character
         return None, [Issue("CRM100", f"YAML syntax error: {error}", Location(file, 1, 1))]
     if node is None:
