@@ -348,3 +348,46 @@ def test_pandas_keeps_null_dates_and_mixed_columns():
     mixed = Result(["value", "when", "raw", "big"], rows).to_pandas()
     assert mixed["value"].tolist() == [1, "a"] and mixed["raw"].tolist() == [b"x", "y"]
     assert mixed["when"].tolist()[1] == moment and mixed["big"].tolist() == [2**70, 1]
+
+
+SEGMENT_ORPHANS = """\
+version: 1
+name: segment_orphans
+entities:
+  customers:
+    sql: "SELECT * FROM (VALUES (1, 'North'), (2, 'South'), (3, NULL)) AS t(customer_id, region)"
+    key: customer_id
+    dimensions: {region: {}}
+  orders:
+    sql: >-
+      SELECT * FROM (VALUES (10, 1, 100), (11, 2, 200), (12, 3, 300), (13, NULL, 1000), (14, 99, 5000))
+      AS t(order_id, customer_id, amount)
+    key: order_id
+    joins: {customers: customer_id}
+    measures: {revenue: {agg: sum, expr: amount}}
+metrics:
+  revenue: {measure: orders.revenue}
+segments:
+  no_region: {entity: customers, where: "customers.region IS NULL"}
+  not_north: {entity: customers, where: "COALESCE(customers.region, '') <> 'North'"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("segment", "member"), [("no_region", "c.region IS NULL"), ("not_north", "COALESCE(c.region, '') <> 'North'")]
+)
+def test_a_segment_true_for_null_values_still_leaves_out_orders_without_a_known_customer(tmp_path, segment, member):
+    import duckdb
+
+    import crmetrics
+
+    (tmp_path / "crmetrics.yml").write_text(SEGMENT_ORPHANS)
+    project = crmetrics.load(tmp_path / "crmetrics.yml")
+    # the members are customers that exist: an INNER join leaves out the NULL and the unknown customer_id
+    expected = duckdb.connect().execute(f"""
+        SELECT SUM(o.amount) FROM (VALUES (10, 1, 100), (11, 2, 200), (12, 3, 300), (13, NULL, 1000), (14, 99, 5000))
+            AS o(order_id, customer_id, amount)
+        JOIN (VALUES (1, 'North'), (2, 'South'), (3, NULL)) AS c(customer_id, region) USING (customer_id)
+        WHERE {member}""").fetchone()[0]
+    assert expected == {"no_region": 300, "not_north": 500}[segment]
+    assert project.query(["revenue"], segments=[segment]).rows == [(expected,)]

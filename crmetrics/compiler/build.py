@@ -159,10 +159,7 @@ class SelectBuilder:
         filters = self.time.range_filters(scope)
         if self.query.where is not None:
             filters.append(scope.condition(self.query.where, "--where"))
-        for name in self.query.segments:
-            segment = self.model.segments[name]
-            scope.need(segment.entity, f"segment '{name}' for a measure of {entity}")
-            filters.append(scope.condition(segment.where, f"segment '{name}'"))
+        filters += [scope.segment(name, f"segment '{name}' for a measure of {entity}") for name in self.query.segments]
         return scope, dims, filters
 
     # --- assembly --------------------------------------------------------------------------------------------

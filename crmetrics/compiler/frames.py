@@ -42,9 +42,7 @@ class Frame:
         for name in segments:
             if name not in model.segments:
                 raise ReferenceNotFound("segment", name, model.segments)
-            segment = model.segments[name]
-            self.scope.need(segment.entity, f"segment '{name}' for {entity}")
-            self.filters.append(self.scope.condition(segment.where, f"segment '{name}'"))
+            self.filters.append(self.scope.segment(name, f"segment '{name}' for {entity}"))
 
     def _measure_dimension(self, dim: Dimension) -> str:
         # measure-based dimensions reuse the compiler's per-key CTE builder

@@ -196,6 +196,17 @@ class Scope:
 
         return bind_context(tree.transform(resolve, copy=True), self.context, what, copy=False)
 
+    def segment(self, name: str, what: str) -> exp.Expression:
+        """The condition of segment `name` on this scope's rows. A row whose segment entity is unknown (an orphan or a
+        NULL key) is in no segment, even one whose condition holds for NULL values (`region IS NULL`)."""
+        segment = self.model.segments[name]
+        self.need(segment.entity, what)
+        condition = self.condition(segment.where, f"segment '{name}'")
+        if segment.entity == self.fact:
+            return condition
+        key = column(self.model.entities[segment.entity].key, segment.entity)  # type: ignore[arg-type]
+        return exp.and_(exp.Not(this=exp.Is(this=key, expression=exp.Null())), condition, copy=False)
+
     def row_filter(self, entity: str) -> exp.Expression | None:
         tree = self.model.row_filters.get(entity)
         if tree is None:

@@ -26,11 +26,14 @@ WITH `dim_customers__lifetime_revenue` AS (
   WHERE
     `regions`.`region_name` <> 'O''Higgins'
     AND (
-      CASE
-        WHEN NOT `customers`.`customer_id` IS NULL
-        THEN COALESCE(`dim_customers__lifetime_revenue`.`value`, 0)
-      END
-    ) >= 500
+      NOT `customers`.`customer_id` IS NULL
+      AND (
+        CASE
+          WHEN NOT `customers`.`customer_id` IS NULL
+          THEN COALESCE(`dim_customers__lifetime_revenue`.`value`, 0)
+        END
+      ) >= 500
+    )
   GROUP BY
     CASE
       WHEN `customers`.age < 35
