@@ -14,6 +14,8 @@ from crmetrics.analysis.base import AnalysisContext, AnalysisResult
 from crmetrics.analysis.outputs import OutputsBuilder
 from crmetrics.analysis.outputs import attach as attach_outputs
 from crmetrics.compiler import build_query, compile_select, render
+from crmetrics.compiler.periods import Calendar
+from crmetrics.compiler.ranges import current_date
 from crmetrics.dsl.loader import load_raw
 from crmetrics.dsl.schema import validate
 from crmetrics.engines.base import Engine
@@ -142,6 +144,7 @@ class Project:
         self._registry: Registry | None = None
         self._sql_cache: OrderedDict[Hashable, tuple[str, list[str]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._calendar = Calendar.from_settings(model.settings)  # relative ranges count from its zone's today
 
     @property
     def name(self) -> str:
@@ -192,8 +195,8 @@ class Project:
     def _compiled(self, dialect: str, pretty: bool, question: tuple, time: dict[str, Any]) -> tuple[str, list[str]]:
         """The SQL and result columns of a question. An embedding product asks the same questions again and again,
         so each (question, dialect) is compiled once and kept (LRU, per project; relative time ranges are keyed by
-        today's date)."""
-        key = _frozen((dialect, pretty, question, time, dt.date.today()))
+        today's date in the project time zone, as the ranges are resolved)."""
+        key = _frozen((dialect, pretty, question, time, current_date(self._calendar)))
         if key is not None:
             with self._lock:
                 if key in self._sql_cache:

@@ -257,3 +257,43 @@ def test_unknown_time_zone_and_bad_tenure_are_config_errors(tmp_path) -> None:
     assert "unknown time zone 'Mars/Olympus'" in text
     assert "unknown time zone 'Nowhere/City'" in text
     assert "unknown dimension 'orders.nothing'" in text
+
+
+AUCKLAND_ORDERS = """\
+version: 1
+name: cache_today
+settings: {timezone: Pacific/Auckland}
+entities:
+  orders:
+    sql: >-
+      SELECT * FROM (VALUES (1, DATE '2024-06-30', 100), (2, DATE '2024-07-01', 7)) AS t(order_id, ordered_at, amount)
+    key: order_id
+    time: ordered_at
+    measures: {revenue: {agg: sum, expr: amount}}
+metrics:
+  revenue: {measure: orders.revenue}
+"""
+
+
+def test_a_long_running_process_gets_today_in_the_project_zone_after_its_midnight(tmp_path, monkeypatch):
+    """The SQL cache must not serve yesterday's "today" between the project zone's midnight and the machine's."""
+    import crmetrics.compiler.ranges as ranges
+
+    now = [dt.datetime(2024, 6, 30, 10, tzinfo=dt.UTC)]  # 22:00 on June 30 in Auckland
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now[0].astimezone(tz)
+
+    class Today(dt.date):
+        @classmethod
+        def today(cls):  # the machine runs on UTC
+            return now[0].date()
+
+    monkeypatch.setattr(ranges, "dt", type("clock", (), {"datetime": Clock, "date": Today}))
+    (tmp_path / "crmetrics.yml").write_text(AUCKLAND_ORDERS)
+    project = crmetrics.load(tmp_path / "crmetrics.yml")
+    assert project.query(["revenue"], time_range="today").rows == [(100,)]
+    now[0] = dt.datetime(2024, 6, 30, 13, tzinfo=dt.UTC)  # 01:00 on July 1 in Auckland, June 30 in UTC
+    assert project.query(["revenue"], time_range="today").rows == [(7,)]
