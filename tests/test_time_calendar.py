@@ -297,3 +297,36 @@ def test_a_long_running_process_gets_today_in_the_project_zone_after_its_midnigh
     assert project.query(["revenue"], time_range="today").rows == [(100,)]
     now[0] = dt.datetime(2024, 6, 30, 13, tzinfo=dt.UTC)  # 01:00 on July 1 in Auckland, June 30 in UTC
     assert project.query(["revenue"], time_range="today").rows == [(7,)]
+
+
+TOKYO_EVENING = """\
+version: 1
+name: tz_machine
+entities:
+  orders:
+    sql: >-
+      SELECT * FROM (VALUES (1, TIMESTAMPTZ '2023-12-31 20:00:00+00'), (2, TIMESTAMPTZ '2024-01-01 10:00:00+00'))
+      AS t(order_id, signed_at)
+    key: order_id
+    time: signed_at
+    dimensions: {signed_at: {type: time, with_time_zone: true}}
+    measures: {order_count: {agg: count}}
+metrics:
+  order_count: {measure: orders.order_count}
+"""
+
+
+@pytest.mark.parametrize("machine_zone", ["UTC", "Asia/Tokyo", "America/Los_Angeles"])
+def test_timestamptz_days_do_not_depend_on_the_machine_time_zone(tmp_path, machine_zone):
+    """Without settings.timezone a TIMESTAMPTZ is cut into days in UTC, as stored, wherever the process runs."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "crmetrics.yml").write_text(TOKYO_EVENING)
+    query = "crmetrics.load('crmetrics.yml').query(['order_count'], by=['metric_time:day'])"
+    script = f"import crmetrics; print({query}.rows)"
+    env = {**os.environ, "TZ": machine_zone}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    # 20:00 UTC on Dec 31 is Jan 1 in Tokyo: only UTC days keep it in 2023
+    assert out.stdout.strip() == "[(datetime.date(2023, 12, 31), 1), (datetime.date(2024, 1, 1), 1)]", out.stderr

@@ -57,6 +57,10 @@ class DuckDBEngine:
                 self.connection = duckdb.connect(database, read_only=read_only, config=config or {})
             except duckdb.Error as error:
                 raise ConnectionFailed(f"cannot open DuckDB database {database!r}: {error}") from None
+            # a TIMESTAMPTZ is cut into days in the session's zone, which DuckDB takes from the machine: pin UTC, so
+            # the same data gives the same numbers everywhere (settings.timezone converts explicitly); GLOBAL, so
+            # every thread's cursor has it too
+            self.connection.execute("SET GLOBAL TimeZone = 'UTC'")
         self.database = database
         self._local = threading.local()
 
