@@ -14,7 +14,7 @@ from sqlglot import exp
 import crmetrics
 from crmetrics.compiler.periods import Calendar
 from crmetrics.compiler.ranges import resolve_range
-from crmetrics.errors import ConfigError, QueryError
+from crmetrics.errors import CompileError, ConfigError, QueryError
 from tests import time_fixture as tf
 
 
@@ -330,3 +330,13 @@ def test_timestamptz_days_do_not_depend_on_the_machine_time_zone(tmp_path, machi
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     # 20:00 UTC on Dec 31 is Jan 1 in Tokyo: only UTC days keep it in 2023
     assert out.stdout.strip() == "[(datetime.date(2023, 12, 31), 1), (datetime.date(2024, 1, 1), 1)]", out.stderr
+
+
+def test_time_zone_conversion_on_sqlite_is_a_compile_error_naming_the_feature(tmp_path):
+    (tmp_path / "crmetrics.yml").write_text(
+        TOKYO_EVENING.replace("name: tz_machine\n", "name: tz\nsettings: {timezone: Asia/Tokyo}\n")
+    )
+    project = crmetrics.load(tmp_path / "crmetrics.yml")
+    assert "AT TIME ZONE" in project.compile(["order_count"], by=["metric_time:day"], dialect="postgres")
+    with pytest.raises(CompileError, match="cannot compile for sqlite: converting time zones"):
+        project.compile(["order_count"], by=["metric_time:day"], dialect="sqlite")

@@ -343,6 +343,16 @@ def double_percentiles(node: exp.Expression, dialect: str) -> exp.Expression:
     return node
 
 
+def sqlite_time_zones(node: exp.Expression, dialect: str) -> exp.Expression:
+    """SQLite knows no named time zones: sqlglot writes `AT TIME ZONE`, which SQLite refuses as a syntax error."""
+    if isinstance(node, exp.ConvertTimezone | exp.AtTimeZone):
+        raise CompileError(
+            "cannot compile for sqlite: converting time zones (settings.timezone, a dimension's timezone) needs "
+            "named time zones, which SQLite lacks; store local times, or run this project on another engine"
+        )
+    return node
+
+
 # (pass, the node types that trigger it, the only dialects it concerns: None for every dialect)
 PASSES: tuple[tuple[Pass, tuple[type, ...], frozenset[str] | None], ...] = (
     (canonical_dates, (exp.Anonymous, exp.Extract), None),
@@ -354,6 +364,7 @@ PASSES: tuple[tuple[Pass, tuple[type, ...], frozenset[str] | None], ...] = (
     (bigquery_iso_weeks, (exp.TimestampTrunc, exp.DateTrunc, exp.DatetimeTrunc), frozenset({"bigquery"})),
     (date_differences, (exp.DateDiff,), None),
     (sqlite_date_parts, (exp.Year, exp.Month), frozenset({"sqlite"})),
+    (sqlite_time_zones, (exp.ConvertTimezone, exp.AtTimeZone), frozenset({"sqlite"})),
     (string_aggregation, (exp.GroupConcat,), frozenset({"sqlite", "clickhouse"})),
     (spark_decimal_average, (exp.Avg,), frozenset({"spark", "databricks"})),
     (nullable_lag, (exp.Lag, exp.Lead), frozenset({"clickhouse"})),
