@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import decimal
 import math
 import sys
 from collections.abc import Mapping
@@ -153,10 +154,20 @@ def _cell(value: Any, kind: str = "number") -> str:
     value = plain(value)
     if value is None:
         return "NULL"
-    if isinstance(value, int | float) and not isinstance(value, bool) and kind in NUMBER_FORMATS:
-        return NUMBER_FORMATS[kind].format(value)
-    if isinstance(value, float):
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else f"{value:.6g}"
+    if isinstance(value, float) and math.isfinite(value):
+        # the shortest decimal that is this float (what JSON shows): 1000000000123.43 is ...123.4300537 in binary,
+        # and formatting the binary value to 4 places would print a digit that is not in the data
+        value = decimal.Decimal(repr(value))
+    if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool) and kind in NUMBER_FORMATS:
+        return _no_negative_zero(NUMBER_FORMATS[kind].format(value))
+    if isinstance(value, float | decimal.Decimal):
+        text = f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else f"{value:.6g}"
+        return _no_negative_zero(text)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
+
+
+def _no_negative_zero(text: str) -> str:
+    """-0.00001 rounded to the shown places is 0, not "-0"."""
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
