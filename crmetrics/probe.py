@@ -4,6 +4,9 @@
 one `SELECT <every column it uses> FROM <source> LIMIT 0`, which costs nothing on any engine; only when that fails
 is each column probed on its own, so the problem is reported at the dimension or measure that names the missing
 column, with its file:line:column.
+
+An entity that other entities join to must hold each key once: joins are many-to-one, so a key on two rows counts
+every fact joined to it twice. For those entities alone, one GROUP BY over the key looks for such keys.
 """
 
 from __future__ import annotations
@@ -18,16 +21,44 @@ from crmetrics.errors import CrmetricsError, Issue, Location
 from crmetrics.model.types import Entity, SemanticModel
 
 CODE = "CRM540"
+DUPLICATE_KEYS = "CRM541"
 
 
 def probe_database(model: SemanticModel, engine: Engine) -> list[Issue]:
     """Every problem the database reports for the project's entities, at the YAML that causes it."""
     issues: list[Issue] = []
+    joined = {join.target for entity in model.entities.values() for join in entity.joins.values()}
     for entity in model.entities.values():
         if entity.name in model.analyses:  # an analysis's outputs: built from entities probed here already
             continue
-        issues += _probe_entity(entity, engine)
+        problems = _probe_entity(entity, engine)
+        if not problems and entity.name in joined and entity.key:
+            problems = _duplicate_keys(entity, engine)
+        issues += problems
     return issues
+
+
+def _duplicate_keys(entity: Entity, engine: Engine) -> list[Issue]:
+    """A key held by more than one row of an entity that facts are joined to: how many, and the smallest."""
+    key = column(entity.key, entity.name)  # type: ignore[arg-type]
+    keys = _select(entity, [key])
+    keys.set("limit", None)
+    keys.set("group", exp.Group(expressions=[key.copy()]))
+    keys.set("having", exp.Having(this=exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
+    found = exp.Select(expressions=[alias(exp.Count(this=exp.Star()), "keys"), alias(exp.Min(this=column("c0")), "e")])
+    found.set("from_", exp.From(this=exp.Subquery(this=keys, alias=exp.TableAlias(this=exp.to_identifier("d")))))
+    try:
+        [(count, example)] = engine.execute(render(found, engine.dialect), ["keys", "e"]).rows
+    except CrmetricsError:  # the columns were probed already; an engine that cannot run this says nothing new
+        return []
+    if not count:
+        return []
+    message = (
+        f"key '{entity.key}' of {entity.name} is not unique: {count} value{'s are' if count > 1 else ' is'} held by "
+        f"more than one row (e.g. {example!r}), and every fact joined to {entity.name} is counted once per row; "
+        f"keep one row per key in the source (a `sql:` source with GROUP BY {entity.key})"
+    )
+    return [Issue(DUPLICATE_KEYS, message, entity.location, ("entities", entity.name))]
 
 
 def _uses(entity: Entity) -> list[tuple[str, exp.Expression, Location | None]]:

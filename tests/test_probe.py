@@ -46,3 +46,19 @@ def test_a_missing_table_is_reported_once_at_its_entity(copy: Path) -> None:
     edit(copy, "table: tickets", "table: tickts")
     (issue,) = crmetrics.load(copy / "crmetrics.yml").check_database()
     assert issue.code == "CRM540" and "tickets" in issue.message and "tickts" in issue.message
+
+
+def test_a_key_held_by_two_rows_of_a_joined_entity_is_reported_at_the_entity(copy: Path, capsys) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(copy / "crm.duckdb"))
+    (customer, _), *_ = con.execute("SELECT customer_id, COUNT(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
+    con.execute(f"INSERT INTO customers SELECT * FROM customers WHERE customer_id = {customer}")
+    con.close()
+    text = (copy / "crmetrics.yml").read_text()
+    line = text[: text.index("  customers:\n")].count("\n") + 1
+    (issue,) = crmetrics.load(copy / "crmetrics.yml").check_database()
+    assert issue.code == "CRM541" and (issue.location.line, issue.location.column) == (line, 3)
+    assert f"1 value is held by more than one row (e.g. {customer})" in issue.message
+    assert main(["validate", "--project", str(copy / "crmetrics.yml")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
