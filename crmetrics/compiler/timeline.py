@@ -11,10 +11,10 @@ per period, never on the facts joined to a calendar. The stages, each a CTE, are
                   cell, sums and counts 0 where there were no rows, `__has_data` marking cells with data
     windowed      running and trailing windows over the dense rows (ROWS frames are exact because no period
                   is missing), partitioned by the other dimensions and ordered by the axis, which is unique in
-                  each partition, so the order is fully determined
-    compared      filled/windowed UNION ALL copies moved forward by one comparison offset each, grouped by the
-                  dimensions: the previous value lands on the current row without a join on possibly NULL
-                  dimension values
+                  each partition, so the order is fully determined; NULL on the row of unknown time
+    compared      filled/windowed UNION ALL copies moved forward by one shift each, grouped by the dimensions:
+                  the previous value lands on the current row without a join on possibly NULL dimension values;
+                  a comparison of a comparison is one shift of the base columns by both moves
 
 The final SELECT keeps the rows in the requested range, and only cells with data unless gaps are to be filled.
 """
@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from crmetrics.compiler import spine
 from crmetrics.compiler.distinct_windows import distinct_deltas
-from crmetrics.compiler.nodes import alias, coalesce_zero, column, group_by, ident, table
+from crmetrics.compiler.nodes import alias, cast, coalesce_zero, column, group_by, ident, table
 from crmetrics.compiler.periods import STEPS, Calendar, add_units, date_literal
 from crmetrics.errors import QueryError
 from crmetrics.model.references import Ref
@@ -58,10 +58,30 @@ class Window:
 
 @dataclass(frozen=True)
 class Shift:
-    """`periods` periods of the axis back, or `periods` years back (compare='year')."""
+    """A move back along the axis, made of steps of `count` periods of the axis ('period') or `count` years
+    ('year'), innermost comparison first.
 
-    periods: int
-    compare: str
+    A comparison of a comparison is one shift of the base columns, never a shift of a shifted column: a shifted
+    column is made in the same SELECT that would read it, where DuckDB takes its name for that SELECT's alias and
+    SQLite for a string. At the day grain a year and a day do not commute around 29 February, so steps keep their
+    order; adjacent steps of one kind add up, as `periods: 2` does.
+    """
+
+    steps: tuple[tuple[int, str], ...]
+
+    @classmethod
+    def of(cls, periods: int, compare: str) -> Shift:
+        """`periods` periods of the axis back (compare='period') or `periods` years back (compare='year')."""
+        return cls(((periods, compare),))
+
+    def then(self, outer: Shift) -> Shift:
+        """This shift followed by `outer`: the shift of a comparison (`outer`) of a comparison (`self`)."""
+        steps = list(self.steps)
+        for count, compare in outer.steps:
+            if steps and steps[-1][1] == compare:
+                count += steps.pop()[0]
+            steps.append((count, compare))
+        return Shift(tuple(steps))
 
 
 class Timeline:
@@ -102,7 +122,7 @@ class Timeline:
         if metric.kind == "cumulative":
             window = self.window_of(metric)
             return self.remap(current, lambda name: self.window_column(name, window, metric.name))
-        return self.compared(current, Shift(metric.periods, metric.compare), metric.kind)
+        return self.compared(current, Shift.of(metric.periods, metric.compare), metric.kind)
 
     def compared(self, current: exp.Expression, shift: Shift, kind: str) -> exp.Expression:
         """The earlier value (offset), current - earlier (change) or (current - earlier) / earlier (growth)."""
@@ -118,7 +138,7 @@ class Timeline:
         """metric:previous, metric:change and metric:growth for every metric when the query compares."""
         if self.options.compare is None:
             return []
-        shift = Shift(1, self.options.compare)
+        shift = Shift.of(1, self.options.compare)
         extra = []
         for name, tree in outputs:
             for kind, suffix in (("offset", "previous"), ("change", "change"), ("growth", "growth")):
@@ -157,6 +177,10 @@ class Timeline:
         return column(variant)
 
     def shift_column(self, name: str, shift: Shift) -> exp.Expression:
+        """The column of `name` moved back by `shift`; a shifted column is shifted again from its source."""
+        if name in self.shifts:
+            name, inner = self.shifts[name]
+            shift = inner.then(shift)
         variant = f"{name}__s{_index(shift, [s for _, s in self.shifts.values()])}"
         self.shifts[variant] = (name, shift)
         return column(variant)
@@ -239,21 +263,41 @@ class Timeline:
 
     # --- SQL of shifts ---------------------------------------------------------------------------------------
 
-    def shift_sql(self, value: exp.Expression, shift: Shift) -> exp.Expression:
-        """A period start moved forward by `shift`, so an earlier value lands on the row that compares with it."""
-        if shift.compare == "period":
-            return self.calendar.shift(value, shift.periods, self.grain)
+    def shift_sql(self, value: exp.Expression, shift: Shift) -> tuple[exp.Expression, list[exp.Expression]]:
+        """A period start moved forward by `shift`, so an earlier value lands on the row that compares with it,
+        and the conditions for it to land at all.
+
+        The steps move forward innermost first: the outer comparison reads the inner one a step back, which read
+        the base series its own step further back. 29 February has no day a year later: at the day grain a value
+        moved by a year must move back to the same day, else it would land on 28 February as well.
+        """
+        conditions: list[exp.Expression] = []
+        for count, compare in shift.steps:
+            there = self.step_sql(value, count, compare)
+            if compare == "year" and self.grain == "day":
+                back = add_units(there.copy(), -12 * count, "MONTH")
+                conditions.append(exp.EQ(this=back, expression=value.copy()))
+            value = there
+        return value, conditions
+
+    def step_sql(self, value: exp.Expression, count: int, compare: str) -> exp.Expression:
+        """A period start moved forward by `count` periods of the axis, or `count` years."""
+        if compare == "period":
+            return self.calendar.shift(value, count, self.grain)
         if self.grain == "week":  # the same week a year earlier: 52 weeks, so weekdays line up
-            return add_units(value, 364 * shift.periods, "DAY")
-        return add_units(value, 12 * shift.periods, "MONTH")
+            return add_units(value, 364 * count, "DAY")
+        return add_units(value, 12 * count, "MONTH")
 
     def shift_date(self, day: dt.date, shift: Shift) -> dt.date:
-        """`day` moved back by `shift` (Python side of `shift_sql`)."""
-        if shift.compare == "period":
-            return self.calendar.move(day, -shift.periods, self.grain)
-        if self.grain == "week":
-            return day - dt.timedelta(days=364 * shift.periods)
-        return self.calendar.move(day, -shift.periods, "year")
+        """`day` moved back by `shift` (Python side of `shift_sql`), outermost step first."""
+        for count, compare in reversed(shift.steps):
+            if compare == "period":
+                day = self.calendar.move(day, -count, self.grain)
+            elif self.grain == "week":
+                day = day - dt.timedelta(days=364 * count)
+            else:
+                day = self.calendar.move(day, -count, "year")
+        return day
 
     # --- stages ----------------------------------------------------------------------------------------------
 
@@ -324,7 +368,10 @@ class Timeline:
         if dense:
             union = exp.union(union, branch("time_grid", {}), distinct=False)
         for cte, delta in deltas.items():
-            union = exp.union(union, branch(cte, {delta: column(delta)}), distinct=False)
+            # typed as the NULLs of the other branches: ClickHouse has no common type for the NULL BIGINT and the
+            # unsigned SUM of openings only (a running distinct count), and refuses to add up what it makes of them
+            value = cast(column(delta), exp.DataType.Type.BIGINT)
+            union = exp.union(union, branch(cte, {delta: value}), distinct=False)
         values = [
             alias(coalesce_zero(exp.Max(this=column(a))) if u.measure.agg in COUNTED else exp.Max(this=column(a)), a)
             for a, u in uses.items()
@@ -344,12 +391,13 @@ class Timeline:
     def _bound(self, name: str) -> exp.Expression:
         return exp.Subquery(this=exp.Select(expressions=[column(name)]).from_(table("time_bounds"), copy=False))
 
-    def window_spec(self, window: Window, function: type[exp.Func], value: str) -> exp.Expression:
+    def window_spec(self, window: Window, function: type[exp.Func], value: str, zero: bool = False) -> exp.Expression:
         """`function(value)` over the window: partitioned by the other dimensions (and the to-date period),
-        ordered by the axis, which is unique within a partition.
+        ordered by the axis, which is unique within a partition; `zero`: 0 where the frame holds no value.
 
         A row of unknown time (NULL axis) sorts first on some databases and last on others; its value is hidden
-        from the aggregate, so wherever it sorts it adds nothing to a frame, and its own result is NULL.
+        from the aggregate, so wherever it sorts it adds nothing to a frame. Its own result is NULL, 0 included:
+        a running total or trailing window has no meaning outside the timeline, as a comparison has none there.
         """
         known = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
         argument = exp.Case(ifs=[exp.If(this=known.copy(), true=column(value))])
@@ -363,7 +411,7 @@ class Timeline:
             order=exp.Order(expressions=[exp.Ordered(this=column(self.axis), nulls_first=True)]),
             spec=exp.WindowSpec(kind="ROWS", start=start, start_side="PRECEDING", end="CURRENT ROW"),
         )
-        return exp.Case(ifs=[exp.If(this=known, true=over)])
+        return exp.Case(ifs=[exp.If(this=known, true=coalesce_zero(over) if zero else over)])
 
     def windowed(self, stage: str, columns: list[str], deltas: set[str]) -> exp.Select:
         select: list[exp.Expression] = [column(n) for n in self.names] + [column(c) for c in columns]
@@ -374,9 +422,9 @@ class Timeline:
             agg = self.builder.plan.uses[name].measure.agg
             if f"{variant}__delta" in deltas:  # the running sum of +1/-1 at openings and closings
                 running = Window(None, window.to_date)
-                value = coalesce_zero(self.window_spec(running, exp.Sum, f"{variant}__delta"))
+                value = self.window_spec(running, exp.Sum, f"{variant}__delta", zero=True)
             elif agg in ADDITIVE:
-                value = coalesce_zero(self.window_spec(window, exp.Sum, name))
+                value = self.window_spec(window, exp.Sum, name, zero=True)
             else:
                 value = self.window_spec(window, exp.Min if agg == "min" else exp.Max, name)
             select.append(alias(value, variant))
@@ -393,10 +441,8 @@ class Timeline:
         ).from_(table(stage), copy=False)
         union: exp.Expression = current
         for shift in dict.fromkeys(s for _, s in self.shifts.values()):
-            moved = [
-                alias(self.shift_sql(column(self.axis), shift), MOVED) if n == self.axis else column(n)
-                for n in self.names
-            ]
+            there, landing = self.shift_sql(column(self.axis), shift)
+            moved = [alias(there, MOVED) if n == self.axis else column(n) for n in self.names]
             # placeholders get names of their own: ClickHouse would read `src` below as a NULL aliased `src`
             moved += [alias(exp.Null(), f"__none{i}") for i, _ in enumerate([*columns, CURRENT])]
             moved += [
@@ -404,13 +450,8 @@ class Timeline:
                 for v, (src, s) in self.shifts.items()
             ]
             earlier = exp.Select(expressions=moved).from_(table(stage), copy=False)
-            condition: exp.Expression = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
-            if shift.compare == "year" and self.grain == "day":
-                # 29 February has no day a year later: its value must not land on 28 February as well
-                there = self.shift_sql(column(self.axis), shift)
-                back = add_units(there, -12 * shift.periods, "MONTH")
-                condition = exp.and_(condition, exp.EQ(this=back, expression=column(self.axis)))
-            earlier.set("where", exp.Where(this=condition))
+            known = exp.Not(this=exp.Is(this=column(self.axis), expression=exp.Null()))
+            earlier.set("where", exp.Where(this=exp.and_(known, *landing)))
             union = exp.union(union, earlier, distinct=False)
         values = [alias(exp.Max(this=column(c)), c) for c in [*columns, *variants]]
         compared = exp.Select(expressions=[*(column(n) for n in self.names), *values]).from_(
