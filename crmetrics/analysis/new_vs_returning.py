@@ -21,13 +21,16 @@ from crmetrics.analysis.sqlkit import (
     check_measure,
     col,
     count_if,
-    joined_key,
+    entity_frame,
+    is_visible,
     measure_aggregate,
     num,
+    one_row_per_key,
     ordered,
     safe_div,
     select,
     tbl,
+    visible_keys,
     with_ctes,
 )
 from crmetrics.compiler.frames import Frame
@@ -64,10 +67,16 @@ def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str
 
 
 def _rows(frame: Frame, entity: str, grain: str, value: exp.Expression | None) -> exp.Select:
-    key = joined_key(frame, entity)
+    """(k, period[, v]) of each event of an entity the caller may see.
+
+    The key is the foreign key, kept when it is in `visible` (a semi-join): a join to the entity's rows would count
+    an event once per row of a duplicated key, and an event whose entity row is missing or hidden by a row filter
+    must not count.
+    """
+    key = frame.key(entity)
     period = frame.time(grain)
     columns = {"k": key, "period": period, **({"v": value} if value is not None else {})}
-    keep = [key.copy().is_(exp.null()).not_(), exp.Paren(this=period.copy()).is_(exp.null()).not_()]
+    keep = [is_visible(key.copy()), exp.Paren(this=period.copy()).is_(exp.null()).not_()]
     return frame.select(columns).where(*keep, copy=False)
 
 
@@ -75,9 +84,11 @@ def periods_query(ctx: AnalysisContext) -> exp.Select:
     """One row per period with events, in time order."""
     params = ctx.params
     entity, events, grain = params["entity"], params["events"], params.get("grain", "month")
-    history = Frame(ctx.model, events, None, (), ctx.context)  # row filters only: the first event ever
-    frame = ctx.frame(events)
+    model = one_row_per_key(ctx.model, [entity])
+    history = Frame(model, events, None, (), ctx.context)  # row filters only: the first event ever
+    frame = entity_frame(ctx, events, entity, model)
     ctes: dict[str, exp.Expression] = {
+        "visible": visible_keys(ctx, entity),
         "history": _rows(history, entity, grain, None),
         "events": _rows(frame, entity, grain, frame.measure_value(params["monetary"])),
     }

@@ -1,8 +1,8 @@
 """crmetrics-nps: the Net Promoter Score as a crmetrics analysis method, registered through the entry point
 `crmetrics` -> `nps = "crmetrics_nps"`.
 
-Promoters answer 9-10, passives 7-8, detractors 0-6; NPS = 100 * (promoters - detractors) / responses. Answers that
-are NULL or outside 0-10 are not responses. The work is one SQL statement per table, built with sqlglot over
+Promoters answer 9-10, passives 7-8, detractors 0-6; NPS = 100 * (promoters - detractors) / responses. NPS is a
+0-10 integer scale: answers that are NULL, outside 0-10 or not whole numbers (6.5) are not responses. The work is one SQL statement per table, built with sqlglot over
 `AnalysisContext.frame`, so it runs in the database and honours where, segments and row filters.
 """
 
@@ -49,6 +49,20 @@ def _share(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expres
     )
 
 
+def _valid(score: exp.Expression) -> exp.Expression:
+    """`score` is a response: not NULL, a whole number (FLOOR(s) = s), from 0 to 10.
+
+    A fractional answer such as 6.5 falls between two categories of a 0-10 integer scale, so it is no response at
+    all rather than a passive (the categories' bounds would otherwise put 6.5 and 8.5 there).
+    """
+    return exp.and_(
+        score.copy().is_(exp.null()).not_(),
+        exp.EQ(this=exp.Floor(this=score.copy()), expression=score.copy()),
+        exp.GTE(this=score.copy(), expression=exp.Literal.number(0)),
+        exp.LTE(this=score.copy(), expression=exp.Literal.number(10)),
+    )
+
+
 def check(model: SemanticModel, params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     """The responses entity exists; `score` is one of its dimensions (or of an entity it joins)."""
     responses = params.get("responses")
@@ -74,11 +88,7 @@ def nps_query(ctx: AnalysisContext, grouped: bool) -> exp.Select:
     score = frame.dimension(ctx.params["score"])
     rows = frame.select({**groups, "score": score})
     groups_out = {name: _col(name) for name in groups}
-    valid = exp.and_(
-        _col("score").is_(exp.null()).not_(),
-        exp.GTE(this=_col("score"), expression=exp.Literal.number(0)),
-        exp.LTE(this=_col("score"), expression=exp.Literal.number(10)),
-    )
+    valid = _valid(_col("score"))
     responses = _count_if(valid)
     promoters = _count_if(exp.and_(valid.copy(), exp.GTE(this=_col("score"), expression=exp.Literal.number(9))))
     detractors = _count_if(exp.and_(valid.copy(), exp.LTE(this=_col("score"), expression=exp.Literal.number(6))))
@@ -120,7 +130,7 @@ def run(ctx: AnalysisContext) -> AnalysisResult:
     result.figures = [
         Figure("nps", "NPS", row["nps"], "score"),
         Figure("responses", "Responses", row["responses"], "integer"),
-        Figure("invalid", "Answers outside 0-10 or missing", row["invalid"], "integer"),
+        Figure("invalid", "Answers missing, outside 0-10 or not whole", row["invalid"], "integer"),
     ]
     x = "period" if "grain" in ctx.params else (_by(ctx.params) or [None])[0]
     if x is not None:

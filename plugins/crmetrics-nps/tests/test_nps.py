@@ -31,7 +31,7 @@ def answers(tenant=None):
 
 
 def expected(scores):
-    valid = [s for s in scores if s is not None and 0 <= s <= 10]
+    valid = [s for s in scores if s is not None and s == int(s) and 0 <= s <= 10]
     promoters = sum(1 for s in valid if s >= 9)
     detractors = sum(1 for s in valid if s <= 6)
     nps = 100 * (promoters - detractors) / len(valid) if valid else None
@@ -82,6 +82,23 @@ def test_segment_and_where(tiny_project):
     check(north, grouped([a for a in answers() if a[0] == "north"], lambda r: r[1]), "period")
     high = project.analyze("monthly", where="nps_responses.score >= 9").tables["nps"].records()
     assert all(r["detractors"] == 0 and r["nps"] == 100 for r in high)
+
+
+def test_fractional_answers_are_not_responses(tiny_project):
+    """A 0-10 integer scale: 6.5 and 8.5 are invalid like 11 or -1, while 9.0 is the answer 9."""
+    columns, rows = TINY_ROWS["nps_responses"]
+    scores = [6.5, 8.5, 10.0, 9.0, 0.0, 6.0, 7.0, 7.25, 11.0, None]
+    answers_ = [(i, 1, rows[0][2], score, 1) for i, score in enumerate(scores, 1)]
+    project = tiny_project(
+        analyses={"monthly": MONTHLY}, plugins=[crmetrics_nps], rows={**TINY_ROWS, "nps_responses": (columns, answers_)}
+    )
+    result = project.analyze("monthly")
+    valid = [s for s in scores if s is not None and s == int(s) and 0 <= s <= 10]  # 10, 9, 0, 6, 7
+    (overall,) = result.tables["overall"].records()
+    assert (overall["responses"], overall["promoters"], overall["passives"], overall["detractors"]) == (5, 2, 1, 2)
+    assert overall["nps"] == pytest.approx(100 * (2 - 2) / len(valid))
+    assert {f.name: f.value for f in result.figures}["invalid"] == len(scores) - len(valid)
+    check(result.tables["nps"].records(), {rows[0][2].replace(day=1): expected(valid)}, "period")
 
 
 def test_bad_score_reference_points_at_the_yaml(tmp_path):
