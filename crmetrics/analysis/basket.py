@@ -13,7 +13,7 @@ from typing import Any
 from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
-from crmetrics.analysis.sqlkit import check_entity, one_row_per_key
+from crmetrics.analysis.sqlkit import check_entity
 from crmetrics.analysis.valuesql import (
     check_dimension,
     col,
@@ -80,18 +80,10 @@ def _reference(frame: Frame, text: str, what: str) -> exp.Expression:
     return frame.key(text)
 
 
-def _lines_frame(ctx: AnalysisContext) -> Frame:
-    """The order lines with where, segments and row filters, every entity they join read as one row per key: a
-    product whose key is held by two rows must not turn one line into two (the summary counts lines)."""
-    lines = ctx.params["entity"]
-    joined = [name for name in ctx.model.paths[lines].reach if name != lines]
-    return Frame(one_row_per_key(ctx.model, joined), lines, ctx.where, ctx.segments, ctx.context)
-
-
 def _base_ctes(ctx: AnalysisContext) -> dict[str, exp.Expression]:
     """lines -> distinct (order, item) -> item counts -> frequent items -> their lines."""
     params = ctx.params
-    frame = _lines_frame(ctx)
+    frame = ctx.frame(params["entity"])
     order = _reference(frame, params["order"], "order")
     item = _reference(frame, params["item"], "item")
     lines = frame.select({"o": order, "i": item})
@@ -244,7 +236,7 @@ def _items_query(ctes: Mapping[str, exp.Expression]) -> exp.Select:
 
 
 def _summary_query(ctx: AnalysisContext) -> exp.Select:
-    frame = _lines_frame(ctx)
+    frame = ctx.frame(ctx.params["entity"])
     order = _reference(frame, ctx.params["order"], "order")
     item = _reference(frame, ctx.params["item"], "item")
     raw = frame.select({"o": order, "i": item})

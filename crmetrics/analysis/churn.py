@@ -37,7 +37,6 @@ from crmetrics.analysis.lifecycle_sql import (
     window_key,
     with_ctes,
 )
-from crmetrics.analysis.sqlkit import entity_frame
 from crmetrics.dsl.schema import NAME_PATTERN, Field, Num, Obj, Str
 from crmetrics.errors import AnalysisError, CompileError
 from crmetrics.result import Result
@@ -193,7 +192,7 @@ def churn_query(ctx: AnalysisContext, grain: str) -> exp.Select:
 def revenue_query(ctx: AnalysisContext, grain: str) -> exp.Select:
     """Non-contractual revenue churn: per period, revenue, previous revenue and the part of it not repeated."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
-    frame = entity_frame(ctx, events, entity)  # a filter on a duplicated key's row: one row per key
+    frame = ctx.frame(events)
     key = member_key(frame, entity)
     when_ = raw_time(frame, ctx.params.get("time"))
     rows = frame.select({"k": key, "p": period_of(when_, grain), "m": frame.measure_value(ctx.params["measure"])})

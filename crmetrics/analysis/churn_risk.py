@@ -24,7 +24,6 @@ from crmetrics.analysis.lifecycle_sql import (
     window_key,
     with_ctes,
 )
-from crmetrics.analysis.sqlkit import entity_frame
 from crmetrics.errors import AnalysisError
 
 DATE = exp.DataType.Type.DATE
@@ -50,7 +49,7 @@ def date_literal(day: dt.date) -> exp.Expression:
 def event_days(ctx: AnalysisContext) -> tuple[str, dict[str, exp.Expression]]:
     """The name of the entity's key, and CTEs whose `days` has one row per (key, day with an event)."""
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
-    frame = entity_frame(ctx, events, entity)  # a filter on a duplicated key's row: one row per key
+    frame = ctx.frame(events)
     key = member_key(frame, entity)
     day = cast(raw_time(frame, ctx.params.get("time")), DATE)
     rows = frame.select({"k": key, "d": day}).where(not_null(key.copy()), not_null(day.copy()), copy=False)

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from crmetrics.analysis.base import AnalysisContext, AnalysisMethod, AnalysisResult, Figure
 from crmetrics.analysis.clv_fit import bgnbd_result, chart
-from crmetrics.analysis.sqlkit import check_events, check_measure, entity_frame
+from crmetrics.analysis.sqlkit import check_events, check_measure
 from crmetrics.analysis.valuesql import (
     check_date,
     col,
@@ -94,7 +94,7 @@ class Setup:
 
 def _events(ctx: AnalysisContext, setup: Setup, as_of: exp.Expression | None) -> exp.Select:
     """(customer key, purchase day, value) of every event up to as_of with a known customer and time."""
-    frame = entity_frame(ctx, setup.events, setup.entity)  # a filter on a duplicated key's row: one row per key
+    frame = ctx.frame(setup.events)
     key, day = frame.key(setup.entity), frame.time("day")  # day grain even if the time dimension says otherwise
     rows = frame.select({"k": key, "d": day, "v": dbl(frame.measure_value(ctx.params["monetary"]))})
     conditions = [key.copy().is_(exp.null()).not_(), day.copy().is_(exp.null()).not_()]

@@ -31,7 +31,6 @@ from crmetrics.analysis.lifecycle_sql import (
     table_as,
     with_ctes,
 )
-from crmetrics.analysis.sqlkit import entity_frame, one_row_per_key
 from crmetrics.compiler.frames import Frame
 from crmetrics.compiler.scope import truncate
 from crmetrics.dsl.schema import NAME_PATTERN, Field, Num, Obj, Str
@@ -82,9 +81,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
     entity, events = entity_param(ctx, "entity"), entity_param(ctx, "events")
     grain = ctx.params.get("grain", "month")
     by, acquisition = _cohort_by(ctx, entity)
-    # one row per key of the entity: a duplicated key is one member, in one cohort and one group
-    model = one_row_per_key(ctx.model, [entity])
-    frame = entity_frame(ctx, events, entity, model)
+    frame = ctx.frame(events)
     key = member_key(frame, entity)
     when = frame.dimension(ctx.params["time"]) if ctx.params.get("time") else frame.time()
     period = truncate(when, grain)
@@ -105,7 +102,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
     group: list[str] = []
     extra: dict[str, exp.Expression] = {}  # the CTEs that attach a grouping dimension to the members
     if acquisition:
-        members_frame = Frame(model, entity, ctx.where, ctx.segments, ctx.context)
+        members_frame = ctx.frame(entity)
         acquired = members_frame.dimension(ctx.params["cohort_by"])
         own_key = members_frame.key()
         start = truncate(acquired, grain)
@@ -118,7 +115,7 @@ def build(ctx: AnalysisContext) -> tuple[exp.Select, str | None]:
         if by is not None:
             group = ["g"]
             # the grouping dimension is read without the query's filters (they apply to events) but with RLS
-            lookup_frame = Frame(model, entity, None, (), ctx.context)
+            lookup_frame = Frame(ctx.model, entity, None, (), ctx.context)
             grouping = lookup_frame.dimension(ctx.params["cohort_by"])
             lookup = lookup_frame.select({"k": lookup_frame.key(), "g": grouping})
             extra = {"lookup": lookup, "first": members}

@@ -42,7 +42,6 @@ from crmetrics.analysis.lifecycle_sql import (
     when,
     with_ctes,
 )
-from crmetrics.analysis.sqlkit import one_row_per_key
 from crmetrics.compiler.frames import Frame
 from crmetrics.dsl.schema import NAME_PATTERN, Field, ListOf, Num, Obj, Str
 from crmetrics.errors import AnalysisError
@@ -88,18 +87,10 @@ class _Records:
     def __init__(self, ctx: AnalysisContext, stages: list[str]) -> None:
         self.ctx, self.stages, self.n = ctx, stages, len(stages)
         self.entity = entity_param(ctx, "entity")
-        self.frame = self._frame()
+        self.frame = ctx.frame(self.entity)
         self.lost = as_list(ctx.params.get("lost_stages"))
         self.ctes: dict[str, exp.Expression] = {}  # shape (c): the per-record history aggregates
         self.join_key: exp.Expression | None = None  # shape (c): the entity key the aggregates join on
-
-    def _frame(self) -> Frame:
-        """The records: the entity's rows, or with a `history` one row per key, whose stages come from the history
-        alone (each row of a duplicated key would otherwise count the same history again)."""
-        if not self.ctx.params.get("history"):
-            return self.ctx.frame(self.entity)
-        model = one_row_per_key(self.ctx.model, [self.entity])
-        return Frame(model, self.entity, self.ctx.where, self.ctx.segments, self.ctx.context)
 
     def columns(self) -> dict[str, exp.Expression]:
         """reached_idx, t1..tn, status, cur for each record of the entity frame."""

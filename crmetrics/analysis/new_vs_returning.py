@@ -21,11 +21,9 @@ from crmetrics.analysis.sqlkit import (
     check_measure,
     col,
     count_if,
-    entity_frame,
     is_visible,
     measure_aggregate,
     num,
-    one_row_per_key,
     ordered,
     safe_div,
     select,
@@ -84,9 +82,8 @@ def periods_query(ctx: AnalysisContext) -> exp.Select:
     """One row per period with events, in time order."""
     params = ctx.params
     entity, events, grain = params["entity"], params["events"], params.get("grain", "month")
-    model = one_row_per_key(ctx.model, [entity])
-    history = Frame(model, events, None, (), ctx.context)  # row filters only: the first event ever
-    frame = entity_frame(ctx, events, entity, model)
+    history = Frame(ctx.model, events, None, (), ctx.context)  # row filters only: the first event ever
+    frame = ctx.frame(events)
     ctes: dict[str, exp.Expression] = {
         "visible": visible_keys(ctx, entity),
         "history": _rows(history, entity, grain, None),

@@ -24,7 +24,6 @@ from crmetrics.analysis.sqlkit import (
     check_measure,
     col,
     date_literal,
-    entity_frame,
     floor_div,
     ident,
     measure_aggregate,
@@ -212,7 +211,7 @@ def _chain(ctx: AnalysisContext, joined_ranks: bool = False) -> dict[str, exp.Ex
     `joined_ranks`: quantile ranks from `_rank_ctes` rather than RANK() (the same numbers; `combined_query`).
     """
     params = ctx.params
-    frame = entity_frame(ctx, params["events"], params["entity"])
+    frame = ctx.frame(params["events"])
     key = frame.key(params["entity"])  # the foreign key: events are aggregated before any join to the entity
     day = frame.time()
     events = frame.select({"k": key, "d": day, "v": frame.measure_value(params["monetary"])})

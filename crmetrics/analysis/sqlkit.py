@@ -2,10 +2,6 @@
 
 Every helper returns a fresh expression, so a caller may use its results in several places of one tree. Names from
 YAML always become quoted identifiers; values always become literals.
-
-An entity's key is expected to be unique. When its table holds a key twice (a common CRM data defect), joining it
-multiplies every event of that key; the per-entity methods therefore read the entity's keys DISTINCT
-(`visible_keys`) or through `one_row_per_key`, so each key counts once whichever of its rows is read.
 """
 
 from __future__ import annotations
@@ -19,9 +15,8 @@ from sqlglot import exp
 
 from crmetrics.compiler import build_query, compile_select
 from crmetrics.compiler.frames import Frame
-from crmetrics.compiler.scope import qualify
 from crmetrics.model.references import RefSyntaxError, parse_ref
-from crmetrics.model.types import ADDITIVE, COUNTING, Dimension, Entity, SemanticModel
+from crmetrics.model.types import ADDITIVE, COUNTING, Dimension, SemanticModel
 
 GRAIN_CHOICES = ("day", "week", "month", "quarter", "year")
 
@@ -137,74 +132,16 @@ def union_all(selects: Sequence[exp.Select]) -> exp.Expression:
 
 def visible_keys(ctx: Any, entity: str) -> exp.Select:
     """SELECT DISTINCT k: the keys of `entity`'s rows that the caller may see (row filters only, not where or
-    segments), once each: a key held by two rows must not double the events joined to it."""
+    segments), once each, so that a key held by two rows (a data defect, `crmetrics validate` reports it) does not
+    double the events joined to it."""
     frame = Frame(ctx.model, entity, None, (), ctx.context)
     return frame.select({"k": frame.key()}).distinct(copy=False)
 
 
 def is_visible(key: exp.Expression, visible: str = "visible") -> exp.Expression:
-    """`key` IN (SELECT k FROM visible): a semi-join, which cannot multiply rows the way a join to the entity can;
-    a NULL key (an orphan event) is never visible."""
+    """`key` IN (SELECT k FROM visible): a semi-join, which cannot multiply rows as a join to the entity's rows can;
+    a NULL key (an event of no entity) is never visible."""
     return exp.In(this=key, query=exp.Subquery(this=exp.select(col("k")).from_(tbl(visible), copy=False)))
-
-
-# the column `one_row_per_key` numbers each key's rows in; it rides along unused in the entity's new source
-ROW_NUMBER_COLUMN = "__crmetrics_row"
-
-
-def one_row_per_key(model: SemanticModel, entities: Iterable[str]) -> SemanticModel:
-    """`model` with each of `entities` (those that declare a key) read as one row per key.
-
-    A key held by several rows keeps the first of its rows the caller may see, ordered by the entity's dimensions and
-    measure expressions, so the choice is the same on every run and every database. Joining the entity then never
-    multiplies an event, and a filter on its attributes reads that one row.
-    """
-    replaced = {
-        name: dataclasses.replace(model.entities[name], source=_first_rows(model, model.entities[name]))
-        for name in dict.fromkeys(entities)
-        if name in model.entities and model.entities[name].key
-    }
-    if not replaced:
-        return model
-    return dataclasses.replace(model, entities={**model.entities, **replaced})
-
-
-def _first_rows(model: SemanticModel, entity: Entity) -> exp.Subquery:
-    """(SELECT * FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY key ORDER BY ...) FROM source e
-    WHERE row filter) e WHERE row number = 1): the row filter goes inside, so a key is kept when any of its rows is
-    visible (its placeholders are bound where the compiler binds the source's)."""
-    name, key = entity.name, entity.key or ""
-    values = [d.expr for d in entity.dimensions.values() if d.expr is not None and d.measure is None and not d.tenure]
-    values += [m.expr for m in entity.measures.values() if m.expr is not None]
-    order = [ordered(qualify(value, name)) for value in values] or [ordered(col(key, name))]
-    number = window(exp.Anonymous(this="ROW_NUMBER"), order, [col(key, name)])
-    inner = exp.Select(expressions=[exp.Column(this=exp.Star(), table=ident(name)), alias(number, ROW_NUMBER_COLUMN)])
-    inner = inner.from_(_aliased_source(entity), copy=False)
-    row_filter = model.row_filters.get(name)
-    if row_filter is not None:
-        inner = inner.where(qualify(row_filter, name), copy=False)
-    outer = exp.Select(expressions=[exp.Star()]).from_(
-        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(name))), copy=False
-    )
-    outer = outer.where(exp.EQ(this=col(ROW_NUMBER_COLUMN, name), expression=num(1)), copy=False)
-    return exp.Subquery(this=outer)
-
-
-def _aliased_source(entity: Entity) -> exp.Expression:
-    """The entity's own source under its name, as the compiler reads it (a table, or a subquery's SELECT)."""
-    alias_ = exp.TableAlias(this=ident(entity.name))
-    source = entity.source.copy()
-    if isinstance(source, exp.Table):
-        source.set("alias", alias_)
-        return source
-    return exp.Subquery(this=source.this, alias=alias_)
-
-
-def entity_frame(ctx: Any, events: str, entity: str, model: SemanticModel | None = None) -> Frame:
-    """`ctx.frame(events)` (where, segments, row filters) with `entity` read as one row per key, so a filter on the
-    entity's attributes never multiplies an event whose key is duplicated. The entity is joined (and its rows
-    numbered) only when a filter needs it: events name their entity through the foreign key."""
-    return Frame(one_row_per_key(model or ctx.model, [entity]), events, ctx.where, ctx.segments, ctx.context)
 
 
 def measure_aggregate(model: SemanticModel, ref: str, value: exp.Expression) -> exp.Expression:
@@ -325,8 +262,7 @@ def member_spec(model: SemanticModel, params: Mapping[str, Any]) -> tuple[Semant
     NULL dimension value is a group like any other).
     """
     if params.get("entity"):
-        # one row per key: grouping by the key joins the entity, and a duplicated key would multiply its events
-        model, ref = with_key_dimension(one_row_per_key(model, [params["entity"]]), params["entity"])
+        model, ref = with_key_dimension(model, params["entity"])
         return model, ref, model.entities[params["entity"]].key or "", True
     return model, params["by"], params["by"], False
 
