@@ -32,7 +32,8 @@ def probe_database(model: SemanticModel, engine: Engine) -> list[Issue]:
         if entity.name in model.analyses:  # an analysis's outputs: built from entities probed here already
             continue
         problems = _probe_entity(entity, engine)
-        if not problems and entity.name in joined and entity.key:
+        # a source with context placeholders reads no rows here (they become NULL): nothing to count
+        if not problems and entity.name in joined and entity.key and not entity.source_has_placeholders:
             problems = _duplicate_keys(entity, engine)
         issues += problems
     return issues
@@ -56,7 +57,8 @@ def _duplicate_keys(entity: Entity, engine: Engine) -> list[Issue]:
     message = (
         f"key '{entity.key}' of {entity.name} is not unique: {count} value{'s are' if count > 1 else ' is'} held by "
         f"more than one row (e.g. {example!r}), and every fact joined to {entity.name} is counted once per row; "
-        f"keep one row per key in the source (a `sql:` source with GROUP BY {entity.key})"
+        f"keep one row per key in the source (e.g. a `sql:` source that keeps the row with ROW_NUMBER() OVER "
+        f"(PARTITION BY {entity.key} ORDER BY ...) = 1)"
     )
     return [Issue(DUPLICATE_KEYS, message, entity.location, ("entities", entity.name))]
 

@@ -340,3 +340,19 @@ def test_time_zone_conversion_on_sqlite_is_a_compile_error_naming_the_feature(tm
     assert "AT TIME ZONE" in project.compile(["order_count"], by=["metric_time:day"], dialect="postgres")
     with pytest.raises(CompileError, match="cannot compile for sqlite: converting time zones"):
         project.compile(["order_count"], by=["metric_time:day"], dialect="sqlite")
+
+
+def test_the_utc_session_leaves_the_host_applications_own_connections_alone(tmp_path):
+    """DuckDB shares one instance per file in a process: a GLOBAL setting would change the host's connections too."""
+    import duckdb
+
+    from crmetrics.engines.duckdb import DuckDBEngine
+
+    path = str(tmp_path / "host.duckdb")
+    host = duckdb.connect(path)
+    host.execute("SET GLOBAL TimeZone = 'Asia/Tokyo'")
+    engine = DuckDBEngine(path, read_only=False)
+    assert engine.execute("SELECT current_setting('TimeZone') AS tz", ["tz"]).rows == [("UTC",)]
+    assert duckdb.connect(path).execute("SELECT current_setting('TimeZone')").fetchall() == [("Asia/Tokyo",)]
+    engine.close()
+    host.close()

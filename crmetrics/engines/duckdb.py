@@ -57,17 +57,19 @@ class DuckDBEngine:
                 self.connection = duckdb.connect(database, read_only=read_only, config=config or {})
             except duckdb.Error as error:
                 raise ConnectionFailed(f"cannot open DuckDB database {database!r}: {error}") from None
-            # a TIMESTAMPTZ is cut into days in the session's zone, which DuckDB takes from the machine: pin UTC, so
-            # the same data gives the same numbers everywhere (settings.timezone converts explicitly); GLOBAL, so
-            # every thread's cursor has it too
-            self.connection.execute("SET GLOBAL TimeZone = 'UTC'")
         self.database = database
+        # a TIMESTAMPTZ is cut into days in the session's zone, which DuckDB takes from the machine: sessions of a
+        # database crmetrics opens use UTC, so the same data gives the same numbers everywhere (settings.timezone
+        # converts explicitly). Per session, not GLOBAL: the host's own connections to the file keep theirs.
+        self._utc = connection is None
         self._local = threading.local()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._local.cursor = self.connection.cursor()
+            if self._utc:
+                cursor.execute("SET TimeZone = 'UTC'")
         return cursor
 
     def execute(self, sql: str, columns: list[str], timeout: float | None = None) -> Result:
