@@ -384,10 +384,80 @@ def test_a_segment_true_for_null_values_still_leaves_out_orders_without_a_known_
     (tmp_path / "crmetrics.yml").write_text(SEGMENT_ORPHANS)
     project = crmetrics.load(tmp_path / "crmetrics.yml")
     # the members are customers that exist: an INNER join leaves out the NULL and the unknown customer_id
-    expected = duckdb.connect().execute(f"""
+    expected = (
+        duckdb.connect()
+        .execute(f"""
         SELECT SUM(o.amount) FROM (VALUES (10, 1, 100), (11, 2, 200), (12, 3, 300), (13, NULL, 1000), (14, 99, 5000))
             AS o(order_id, customer_id, amount)
         JOIN (VALUES (1, 'North'), (2, 'South'), (3, NULL)) AS c(customer_id, region) USING (customer_id)
-        WHERE {member}""").fetchone()[0]
+        WHERE {member}""")
+        .fetchone()[0]
+    )
     assert expected == {"no_region": 300, "not_north": 500}[segment]
     assert project.query(["revenue"], segments=[segment]).rows == [(expected,)]
+
+
+FIRST_ORDERS = """\
+version: 1
+name: first_orders
+entities:
+  customers:
+    sql: "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'c')) AS t(customer_id, name)"
+    key: customer_id
+    dimensions:
+      first_order_at: {measure: orders.first_order, type: time, grain: month}
+  orders:
+    sql: >-
+      SELECT * FROM (VALUES
+        (10, 1, TIMESTAMP '2024-01-31 23:59:59', 100), (11, 1, TIMESTAMP '2024-03-02 10:00:00', 50),
+        (12, 2, TIMESTAMP '2024-02-01 00:00:00', 20), (13, 2, TIMESTAMP '2023-12-31 12:00:00', 5),
+        (14, NULL, TIMESTAMP '2024-01-05 00:00:00', 1000), (15, 99, TIMESTAMP '2024-01-06 00:00:00', 7)
+      ) AS t(order_id, customer_id, ordered_at, amount)
+    key: order_id
+    time: ordered_at
+    joins: {customers: customer_id}
+    dimensions: {ordered_at: {type: time}}
+    measures:
+      revenue: {agg: sum, expr: amount}
+      first_order: {agg: min, expr: ordered_at}
+metrics:
+  revenue: {measure: orders.revenue}
+"""
+
+
+@pytest.mark.parametrize("grain", ["month", "quarter", None])
+def test_revenue_by_the_customers_first_order_period(tmp_path, grain):
+    """A measure-based dimension with `type: time` (MIN of ordered_at per customer) takes a grain like a column."""
+    import crmetrics
+
+    (tmp_path / "crmetrics.yml").write_text(FIRST_ORDERS)
+    project = crmetrics.load(tmp_path / "crmetrics.yml")
+    orders = [(1, dt.datetime(2024, 1, 31, 23, 59, 59), 100), (1, dt.datetime(2024, 3, 2, 10), 50)]
+    orders += [(2, dt.datetime(2024, 2, 1), 20), (2, dt.datetime(2023, 12, 31, 12), 5)]
+    orders += [(None, dt.datetime(2024, 1, 5), 1000), (99, dt.datetime(2024, 1, 6), 7)]  # no known customer
+    first = {c: min(t for k, t in ((k, t) for k, t, _ in orders) if k == c) for c in (1, 2)}
+
+    def period(moment: dt.datetime) -> dt.date:
+        day = moment.date()
+        if grain == "quarter":
+            return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        return day.replace(day=1)  # the dimension's own grain (month) when none is asked
+
+    expected: dict = defaultdict(int)
+    for customer, _, amount in orders:
+        expected[(period(first[customer]) if customer in first else None,)] += amount
+    ref = "customers.first_order_at" + (f":{grain}" if grain else "")
+    assert_rows(project.query(["revenue"], by=[ref]), {k: (v,) for k, v in expected.items()})
+
+
+def test_a_time_typed_measure_dimension_must_take_a_min_or_max(tmp_path):
+    import crmetrics
+
+    text = FIRST_ORDERS.replace(
+        "first_order_at: {measure: orders.first_order,", "first_order_at: {measure: orders.revenue,"
+    )
+    (tmp_path / "crmetrics.yml").write_text(text)
+    with pytest.raises(crmetrics.ConfigError) as caught:
+        crmetrics.load(tmp_path / "crmetrics.yml")
+    (issue,) = caught.value.issues
+    assert issue.code == "CRM153" and issue.location.line == 8 and "not a sum ('orders.revenue')" in issue.message

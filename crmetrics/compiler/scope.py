@@ -148,7 +148,10 @@ class Scope:
             grain = ref.grain or dim.grain if dim.is_time else None
             self.need(dim.entity, f"'{ref.text}' for a measure of {self.fact}")
         if dim.measure is not None:
-            return self.measure_value(dim)
+            value = self.measure_value(dim)
+            if not dim.is_time:
+                return value
+            return self.calendar.truncate(self.measured_time(value, dim), grain)  # type: ignore[arg-type]
         if dim.tenure is not None:
             return self.tenure(dim)
         value = qualify(dim.expr, dim.entity)  # type: ignore[arg-type]
@@ -159,16 +162,20 @@ class Scope:
         entity, _, name = dim.tenure.partition(".")  # type: ignore[union-attr]
         start = self.dimension(Ref(entity, name, None, dim.tenure))  # type: ignore[arg-type]
         start_dim = self.model.entities[entity].dimensions[name]
-        if start_dim.measure is not None:  # MIN(ordered_at) per customer: convert it as ordered_at is converted
-            measure = self.model.measure(start_dim.measure)
-            source = self.model.entities[measure.entity].dimensions.values() if measure else ()
-            for candidate in source:
-                if candidate.is_time and measure is not None and _same_column(candidate.expr, measure.expr):
-                    start = self.calendar.localize(start, candidate)
-                    break
+        if start_dim.measure is not None and not start_dim.is_time:  # a time-typed one is converted already
+            start = self.measured_time(start, start_dim)
         time = self.model.entities[dim.entity].time
         event = self.dimension(Ref(dim.entity, time, "day", f"{dim.entity}.{time}"))  # type: ignore[arg-type]
         return periods_between(self.calendar, start, event, dim.grain)
+
+    def measured_time(self, value: exp.Expression, dim: Dimension) -> exp.Expression:
+        """MIN(ordered_at) per customer, converted to the project's zone as ordered_at itself is converted."""
+        measure = self.model.measure(dim.measure)  # type: ignore[arg-type]
+        source = self.model.entities[measure.entity].dimensions.values() if measure else ()
+        for candidate in source:
+            if candidate.is_time and measure is not None and _same_column(candidate.expr, measure.expr):
+                return self.calendar.localize(value, candidate)
+        return value
 
     def measure_value(self, dim: Dimension) -> exp.Expression:
         """A measure-based dimension: the value from its per-key CTE, 0 for a row without events."""

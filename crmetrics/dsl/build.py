@@ -260,12 +260,13 @@ class ModelBuilder:
         loc = _key_loc(self.data["entities"][entity].get("dimensions"), name)
         kind = raw.get("type", "categorical")
         grain = raw.get("grain", "day")
-        if isinstance(raw.get("measure"), str):
+        if isinstance(raw.get("measure"), str):  # a number, or with `type: time` the MIN/MAX of a time
             return Dimension(
                 entity,
                 name,
                 None,
-                "number",
+                "time" if kind == "time" else "number",
+                grain,
                 measure=raw["measure"],
                 label=_text(raw, "label"),
                 description=_text(raw, "description"),
@@ -392,6 +393,14 @@ class ModelBuilder:
                     self.issue(
                         "CRM152",
                         f"no join path from {measure.entity} to {entity.name} for '{dim.ref}'",
+                        dim.location,
+                        path,
+                    )
+                elif dim.is_time and measure.agg not in ("min", "max"):
+                    self.issue(
+                        "CRM153",
+                        f"'{dim.ref}' has type time, so its measure must be the min or max of a time, "
+                        f"not a {measure.agg} ('{dim.measure}')",
                         dim.location,
                         path,
                     )

@@ -25,7 +25,9 @@ DIMENSION = Obj(
     fields={
         "expr": Field(Str(description="SQL expression over this entity's columns.")),
         "column": Field(Str(description="The source column, when it differs from the dimension's name.")),
-        "measure": Field(Str(description="entity.measure aggregated per row of this entity.")),
+        "measure": Field(
+            Str(description="entity.measure aggregated per row of this entity (type: time: a min or max of a time).")
+        ),
         "type": Field(Str(enum=DIMENSION_TYPES, description="Defaults to categorical.")),
         "grain": Field(Str(enum=GRAINS, description="Default grain of a time dimension (day); the unit of a tenure.")),
         "timezone": Field(Str(description="Time zone in which this column's naive timestamps were recorded.")),
