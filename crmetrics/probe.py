@@ -18,6 +18,7 @@ from crmetrics.compiler.nodes import alias, column, limit
 from crmetrics.compiler.scope import qualify
 from crmetrics.engines.base import Engine
 from crmetrics.errors import CrmetricsError, Issue, Location
+from crmetrics.model.expressions import column_refs
 from crmetrics.model.types import Entity, SemanticModel
 
 CODE = "CRM540"
@@ -34,17 +35,21 @@ def probe_database(model: SemanticModel, engine: Engine) -> list[Issue]:
         problems = _probe_entity(entity, engine)
         # a source with context placeholders reads no rows here (they become NULL): nothing to count
         if not problems and entity.name in joined and entity.key and not entity.source_has_placeholders:
-            problems = _duplicate_keys(entity, engine)
+            problems = _duplicate_keys(entity, engine, model.row_filters.get(entity.name))
         issues += problems
     return issues
 
 
-def _duplicate_keys(entity: Entity, engine: Engine) -> list[Issue]:
-    """A key held by more than one row of an entity that facts are joined to: how many, and the smallest."""
+def _duplicate_keys(entity: Entity, engine: Engine, row_filter: exp.Expression | None) -> list[Issue]:
+    """A key held by more than one row of an entity that facts are joined to: how many, and the smallest.
+
+    Under a row filter (`customers.tenant_id = :tenant_id`) a key need only be unique among the rows one caller
+    sees: the join carries the filter (docs/security.md), so the key is grouped with the filter's columns."""
     key = column(entity.key, entity.name)  # type: ignore[arg-type]
-    keys = _select(entity, [key])
+    scope = [column(c.name, entity.name) for c in column_refs(row_filter)] if row_filter is not None else []
+    keys = _select(entity, [key, *scope])
     keys.set("limit", None)
-    keys.set("group", exp.Group(expressions=[key.copy()]))
+    keys.set("group", exp.Group(expressions=[key.copy(), *(c.copy() for c in scope)]))
     keys.set("having", exp.Having(this=exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
     found = exp.Select(expressions=[alias(exp.Count(this=exp.Star()), "keys"), alias(exp.Min(this=column("c0")), "e")])
     found.set("from_", exp.From(this=exp.Subquery(this=keys, alias=exp.TableAlias(this=exp.to_identifier("d")))))

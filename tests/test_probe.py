@@ -62,3 +62,23 @@ def test_a_key_held_by_two_rows_of_a_joined_entity_is_reported_at_the_entity(cop
     assert f"1 value is held by more than one row (e.g. {customer})" in issue.message
     assert main(["validate", "--project", str(copy / "crmetrics.yml")]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("copy_segment", "reported"), [("'other'", False), ("segment", True)])
+def test_under_a_row_filter_a_key_need_only_be_unique_among_the_rows_one_caller_sees(
+    copy: Path, copy_segment: str, reported: bool
+) -> None:
+    """Tenants may reuse a key: the join carries the row filter (docs/security.md), so no row is joined twice."""
+    import duckdb
+
+    con = duckdb.connect(str(copy / "crm.duckdb"))
+    (customer,) = con.execute("SELECT MIN(customer_id) FROM customers").fetchone()
+    con.execute(
+        f"INSERT INTO customers SELECT customer_id, region_id, {copy_segment}, age, signed_up_at FROM customers "
+        f"WHERE customer_id = {customer}"
+    )
+    con.close()
+    text = (copy / "crmetrics.yml").read_text()
+    (copy / "crmetrics.yml").write_text(text + "security:\n  row_filters:\n    customers: customers.segment = :seg\n")
+    issues = crmetrics.load(copy / "crmetrics.yml").check_database()
+    assert [i.code for i in issues] == (["CRM541"] if reported else [])

@@ -69,8 +69,10 @@ def test_kpi_trend_is_the_last_periods_of_the_report_period(root: Path, document
         "SELECT date_trunc('month', ordered_at)::DATE AS m, SUM(amount) FROM orders "
         "WHERE ordered_at >= TIMESTAMP '2024-10-01' AND ordered_at < TIMESTAMP '2025-01-01' GROUP BY 1 ORDER BY 1",
     )
-    assert tile["spark_periods"] == [r[0].isoformat() for r in rows]
-    assert tile["spark"] == [pytest.approx(float(r[1])) for r in rows]
+    by_month = {r[0].isoformat(): float(r[1]) for r in rows}
+    months = ["2024-10-01", "2024-11-01", "2024-12-01"]  # the last three months, with orders or not
+    assert tile["spark_periods"] == months
+    assert tile["spark"] == [pytest.approx(by_month.get(m, 0.0)) for m in months]
 
 
 def test_table_keeps_orphans_and_nulls_and_matches_sql(root: Path, document: dict) -> None:
@@ -218,3 +220,43 @@ def test_narrative_is_sandboxed(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match=r"unsafe|narrative"):
         build_document(project, "review")
     project.close()
+
+
+TREND_REPORT = """
+reports:
+  trend:
+    title: Trend
+    parameters:
+      period: {start: "%s", end: "%s"}
+      grain: %s
+    sections:
+      - type: kpis
+        title: KPIs
+        metrics: [revenue, order_count]
+        trend: %d
+"""
+
+
+def trend(tmp_path: Path, start: str, end: str, grain: str, points: int, extra: str = "") -> dict:
+    fx.build(tmp_path, TREND_REPORT % (start, end, grain, points), extra)
+    with crmetrics.load(tmp_path / "crmetrics.yml") as project:
+        tiles = section(build_document(project, "trend"), "KPIs")["tiles"]
+    return {t["metric"]: dict(zip(t["spark_periods"], t["spark"], strict=True)) for t in tiles}
+
+
+def test_kpi_trend_shows_periods_without_orders_as_zero(tmp_path: Path) -> None:
+    months = [dt.date(2024, m, 1) for m in range(1, 13)]
+    revenue = {m.isoformat(): 0.0 for m in months}
+    for _, _, at, amount, _ in fx.ORDERS:
+        if at.year == 2024:
+            revenue[at.date().replace(day=1).isoformat()] += amount or 0
+    assert trend(tmp_path, "2024-01-01", "2024-12-31", "month", 12)["revenue"] == pytest.approx(revenue)
+    assert revenue["2024-05-01"] == 0  # a month with no orders is a point of the line, not skipped
+
+
+def test_kpi_trend_weeks_start_where_the_projects_weeks_start(tmp_path: Path) -> None:
+    # Saturday 6 July 2024 ends the period; Sunday weeks: 16 June, 23 June and 30 June (which holds the orders of
+    # Sunday 30 June and Thursday 4 July, the latter of an unknown customer)
+    got = trend(tmp_path, "2024-06-01", "2024-07-06", "week", 3, "settings: {week_start: sunday}\n")
+    assert got["order_count"] == {"2024-06-16": 0, "2024-06-23": 0, "2024-06-30": 2}
+    assert got["revenue"] == pytest.approx({"2024-06-16": 0, "2024-06-23": 0, "2024-06-30": 75.5 + 30.0})

@@ -16,12 +16,13 @@ def shift_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
-def grain_start(day: dt.date, grain: str) -> dt.date:
-    """The first day of the `grain` period holding `day` (weeks start on Monday, as in the compiler)."""
+def grain_start(day: dt.date, grain: str, week_start: int = 1) -> dt.date:
+    """The first day of the `grain` period holding `day`; weeks start on ISO weekday `week_start` (1 = Monday), as
+    the project's `settings.week_start` makes the compiler's weeks start."""
     if grain == "day":
         return day
     if grain == "week":
-        return day - dt.timedelta(days=day.weekday())
+        return day - dt.timedelta(days=(day.isoweekday() - week_start) % 7)
     if grain == "month":
         return day.replace(day=1)
     if grain == "quarter":
@@ -60,9 +61,9 @@ class Period:
         days = (self.end - self.start).days + 1
         return Period(self.start - dt.timedelta(days=days), self.start - dt.timedelta(days=1))
 
-    def trend_window(self, grain: str, points: int) -> Period:
+    def trend_window(self, grain: str, points: int, week_start: int = 1) -> Period:
         """The `points` whole `grain` periods that end with the one holding the period's end."""
-        last = grain_start(self.end, grain)
+        last = grain_start(self.end, grain, week_start)
         return Period(step(last, grain, -(points - 1)), step(last, grain, 1) - dt.timedelta(days=1))
 
     def where(self) -> str:

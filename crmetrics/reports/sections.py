@@ -16,6 +16,7 @@ from sqlglot import exp
 from crmetrics.analysis.base import AnalysisResult
 from crmetrics.compiler import render
 from crmetrics.compiler.frames import Frame
+from crmetrics.compiler.periods import Calendar
 from crmetrics.errors import RenderError
 from crmetrics.reports.charts.vega import chart_spec, label_channels, resolve_data
 from crmetrics.reports.period import Period
@@ -48,6 +49,7 @@ class SectionBuilder:
         self.project, self.model, self.params = project, project.model, params
         self.narrative = narrative
         self.tiles: dict[str, dict[str, Any]] = {}
+        self.week_start = Calendar.from_settings(project.model.settings).week_start  # the compiler's weeks
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -61,7 +63,9 @@ class SectionBuilder:
     def _period(self, section: dict[str, Any], default: bool = True) -> Period | None:
         return self.params.period if section.get("period", default) else None
 
-    def _query(self, section: dict[str, Any], metrics: list[str], by: list[str], period: Period | None) -> Result:
+    def _query(
+        self, section: dict[str, Any], metrics: list[str], by: list[str], period: Period | None, **time: Any
+    ) -> Result:
         return self.project.query(
             metrics,
             by=by,
@@ -70,7 +74,18 @@ class SectionBuilder:
             order_by=as_list(section.get("order_by")) or None,
             limit=section.get("limit"),
             context=self.params.context,
+            **time,
         )
+
+    def _trend(self, section: dict[str, Any], metrics: list[str], period: Period | None, points: int) -> list[dict]:
+        """The last `points` periods at the report's grain, ending with the one that holds the period's end, and
+        periods without rows included (0 for sums and counts), so a sparkline spaces its points in time."""
+        grain = self.params.grain
+        by = [f"metric_time:{grain}"]
+        if period is None:
+            return self._query(section, metrics, by, None, fill_gaps=True).records()[-points:]
+        window = period.trend_window(grain, points, self.week_start)
+        return self._query(section, metrics, by, None, start=window.start, end=window.end, fill_gaps=True).records()
 
     @staticmethod
     def _head(section: dict[str, Any], kind: str, title: str) -> dict[str, Any]:
@@ -92,11 +107,7 @@ class SectionBuilder:
         if period and section.get("compare", True):
             previous = self._query(section, metrics, [], period.previous()).records()[0]
         points = section.get("trend", DEFAULT_TREND_POINTS)
-        trend: list[dict[str, Any]] = []
-        if points:
-            window = period.trend_window(self.params.grain, points) if period else None
-            grain_ref = f"metric_time:{self.params.grain}"
-            trend = self._query(section, metrics, [grain_ref], window).records()[-points:]
+        trend = self._trend(section, metrics, period, points) if points else []
         lower = set(as_list(section.get("lower_is_better")))
         tiles = []
         for name in metrics:
