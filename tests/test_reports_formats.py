@@ -100,6 +100,10 @@ def test_csv_is_a_folder_of_tables(project, document: dict, tmp_path: Path) -> N
     region = next(v for k, v in files.items() if "by-region" in k)
     rows = list(csv.reader(io.StringIO(region)))
     assert rows[0] == ["customers.region", "revenue", "order_count"] and rows[-1][0] == ""
+    kpis = list(csv.reader(io.StringIO(next(v for k, v in files.items() if "kpis" in k))))
+    assert kpis[0] == ["metric", "value", "previous", "delta", "change"]
+    revenue = next(r for r in kpis if r[0] == "revenue")  # 630.75 in 2024 against 150.00 in 2023
+    assert [float(v) for v in revenue[1:]] == pytest.approx([630.75, 150.0, 480.75, 480.75 / 150.0])
     out = write_output(files, tmp_path / "out")
     assert (out / "index.csv").is_file() and len(list(out.glob("*.csv"))) == len(files)
 

@@ -102,11 +102,10 @@ def report_tables(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for number, section in enumerate(document["sections"], start=1):
         prefix = f"{number:02d}-{_slug(section.get('title') or section['type'])}"
         if section["type"] == "kpis":
-            columns = [
-                {"name": n, "label": n, "format": "number", "numeric": n != "metric"}
-                for n in ("metric", "value", "previous", "change")
-            ]
-            rows = [[t["metric"], t["value"], t["previous"], t["change"]] for t in section["tiles"]]
+            # delta: value - previous, which is how a percent or score metric's change reads (pp, pts)
+            names = ("metric", "value", "previous", "delta", "change")
+            columns = [{"name": n, "label": n, "format": "number", "numeric": n != "metric"} for n in names]
+            rows = [[t[n] for n in names] for t in section["tiles"]]
             found.append((prefix, {"columns": columns, "rows": rows, "title": section.get("title", "")}))
         if "table" in section:
             found.append((prefix, section["table"]))
