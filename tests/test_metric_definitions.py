@@ -27,17 +27,18 @@ LEADS = f"FROM leads WHERE {within('created_at')}"
 TICKETS = f"FROM tickets WHERE {within('opened_at')}"
 NPS = f"FROM nps_responses WHERE {within('answered_at')}"
 TARGETS = "FROM targets WHERE month >= DATE '2024-01-01' AND month < DATE '2025-01-01'"
-LIFETIME = "(SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id)"
+LIFETIME = "(SELECT customer_id, COUNT(*) FILTER (WHERE status = 'completed') AS n FROM orders GROUP BY customer_id)"
 CUSTOMERS = f"FROM customers c LEFT JOIN {LIFETIME} l USING (customer_id) WHERE {within('c.signed_up_at')}"
 REVENUE = f"(SELECT SUM(amount) {ORDERS})"
 TARGET = f"(SELECT SUM(revenue_target) {TARGETS})"
 WON = f"(SELECT SUM(amount) FILTER (WHERE stage = 'closed_won') {OPPS})"
 REPS = f"(SELECT COUNT(DISTINCT owner_rep_id) {OPPS})"
-RETENTION = f"(SELECT COUNT(*) FILTER (WHERE l.n >= 2) / COUNT(*) FILTER (WHERE l.n >= 1) {CUSTOMERS})"
+REPEAT = f"(SELECT COUNT(*) FILTER (WHERE l.n >= 2) / COUNT(*) FILTER (WHERE l.n >= 1) {CUSTOMERS})"
 ATTRIBUTED = (
     "(SELECT SUM(r.revenue) FROM leads ld JOIN (SELECT customer_id, SUM(amount) AS revenue FROM orders "
     f"GROUP BY customer_id) r USING (customer_id) WHERE ld.converted_at IS NOT NULL AND {within('ld.created_at')})"
 )
+CLOSED = "stage IN ('closed_won', 'closed_lost')"  # a stage, as won is: a close date may be missing
 # the data keeps last_stage_reached for lost deals only; won and open deals got as far as their current stage
 QUALIFIED = "coalesce(last_stage_reached, stage) IN ('qualification', 'proposal', 'negotiation', 'closed_won')"
 PROPOSED = "coalesce(last_stage_reached, stage) IN ('proposal', 'negotiation', 'closed_won')"
@@ -56,8 +57,8 @@ SQL = {
     "target_attainment": f"SELECT {REVENUE} / {TARGET}",
     "opportunities": f"SELECT COUNT(*) {OPPS}",
     "won_deals": f"SELECT COUNT(*) FILTER (WHERE stage = 'closed_won') {OPPS}",
-    "closed_deals": f"SELECT COUNT(closed_at) {OPPS}",
-    "win_rate": f"SELECT COUNT(*) FILTER (WHERE stage = 'closed_won') / COUNT(closed_at) {OPPS}",
+    "closed_deals": f"SELECT COUNT(*) FILTER (WHERE {CLOSED}) {OPPS}",
+    "win_rate": f"SELECT COUNT(*) FILTER (WHERE stage = 'closed_won') / COUNT(*) FILTER (WHERE {CLOSED}) {OPPS}",
     "qualified_opportunities": f"SELECT COUNT(*) FILTER (WHERE {QUALIFIED}) {OPPS}",
     "qualification_rate": f"SELECT COUNT(*) FILTER (WHERE {QUALIFIED}) / COUNT(*) {OPPS}",
     "proposals": f"SELECT COUNT(*) FILTER (WHERE {PROPOSED}) {OPPS}",
@@ -65,24 +66,26 @@ SQL = {
     f"{OPPS}",
     "sales_cycle_days": f"SELECT AVG(date_diff('day', created_at, closed_at)) FILTER (WHERE stage = 'closed_won') "
     f"{OPPS}",
-    "open_pipeline": f"SELECT SUM(amount) FILTER (WHERE closed_at IS NULL) {OPPS}",
+    "open_pipeline": f"SELECT SUM(amount) FILTER (WHERE NOT {CLOSED}) {OPPS}",
     "pipeline_activities": f"SELECT COUNT(*) FROM opportunity_stage_history WHERE {within('entered_at')}",
-    "customer_lifetime_value": f"SELECT SUM(amount) / COUNT(DISTINCT customer_id) {ORDERS}",
-    "purchase_frequency": f"SELECT COUNT(*) / COUNT(DISTINCT customer_id) {ORDERS}",
+    "customer_lifetime_value": f"SELECT SUM(amount) FILTER (WHERE customer_id IS NOT NULL) "
+    f"/ COUNT(DISTINCT customer_id) {ORDERS}",
+    "purchase_frequency": f"SELECT COUNT(customer_id) / COUNT(DISTINCT customer_id) {ORDERS}",
     "customers": f"SELECT COUNT(*) {CUSTOMERS}",
     "active_customers": f"SELECT COUNT(*) FILTER (WHERE l.n >= 1) {CUSTOMERS}",
     "returning_customers": f"SELECT COUNT(*) FILTER (WHERE l.n >= 2) {CUSTOMERS}",
-    "retention_rate": f"SELECT {RETENTION}",
-    "churn_rate": f"SELECT 1 - {RETENTION}",
+    "repeat_purchase_rate": f"SELECT {REPEAT}",
+    "one_time_buyer_rate": f"SELECT 1 - {REPEAT}",
     "csat": f"SELECT AVG(csat_score) {TICKETS}",
     "csat_responses": f"SELECT COUNT(csat_score) {TICKETS}",
     "satisfied_tickets": f"SELECT COUNT(*) FILTER (WHERE csat_score >= 4) {TICKETS}",
     "csat_satisfied_rate": f"SELECT COUNT(*) FILTER (WHERE csat_score >= 4) / COUNT(csat_score) {TICKETS}",
-    "promoters": f"SELECT COUNT(*) FILTER (WHERE score >= 9) {NPS}",
-    "detractors": f"SELECT COUNT(*) FILTER (WHERE score < 7) {NPS}",
-    "nps_responses": f"SELECT COUNT(*) {NPS}",
-    "net_promoter_score": f"SELECT 100.0 * (COUNT(*) FILTER (WHERE score >= 9) - COUNT(*) FILTER (WHERE score < 7)) "
-    f"/ COUNT(*) {NPS}",
+    "promoters": f"SELECT COUNT(*) FILTER (WHERE score IN (9, 10)) {NPS}",
+    "detractors": f"SELECT COUNT(*) FILTER (WHERE score BETWEEN 0 AND 6 AND score = FLOOR(score)) {NPS}",
+    "nps_responses": f"SELECT COUNT(*) FILTER (WHERE score BETWEEN 0 AND 10 AND score = FLOOR(score)) {NPS}",
+    "net_promoter_score": f"SELECT 100.0 * (COUNT(*) FILTER (WHERE score IN (9, 10)) - COUNT(*) FILTER (WHERE score "
+    f"BETWEEN 0 AND 6 AND score = FLOOR(score))) / COUNT(*) FILTER (WHERE score BETWEEN 0 AND 10 AND score = "
+    f"FLOOR(score)) {NPS}",
     "active_reps": f"SELECT {REPS}",
     "won_amount": f"SELECT {WON}",
     "revenue_per_rep": f"SELECT {WON} / {REPS}",
@@ -97,13 +100,25 @@ SQL = {
     "attributed_revenue": f"SELECT {ATTRIBUTED}",
     "channel_roi": f"SELECT ({ATTRIBUTED} - (SELECT SUM(cost) {LEADS})) / (SELECT SUM(cost) {LEADS})",
 }
-NO_TIME = {"catalogue_size", "product_penetration"}  # products have no time: checked without a period below
+NO_TIME = {"catalogue_size", "product_penetration"}
+
+EDGE_ROWS = """
+INSERT INTO nps_responses SELECT 900000 + i, 1, TIMESTAMP '2024-05-01', s
+    FROM (VALUES (1, NULL), (2, 11), (3, -1)) AS t(i, s);  -- a blank and two out-of-scale answers: no responses
+INSERT INTO opportunities SELECT 900000, 1, 1, TIMESTAMP '2024-03-01', NULL, 'closed_won', NULL, 500, NULL;
+INSERT INTO orders SELECT 800000, NULL, TIMESTAMP '2024-06-01', 'online', 'completed', 300, 1;  -- nobody's order
+INSERT INTO orders SELECT 900000 + ROW_NUMBER() OVER (ORDER BY customer_id), customer_id, TIMESTAMP '2024-06-02',
+    'store', 'cancelled', 50, 1 FROM customers WHERE signed_up_at >= TIMESTAMP '2024-01-01' ORDER BY customer_id
+    LIMIT 20;  -- a cancelled order makes no customer a repeat buyer
+"""  # products have no time: checked without a period below
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("kpis")
     build_demo_database(out / "demo.duckdb", customers=1500)
+    with duckdb.connect(str(out / "demo.duckdb")) as con:  # rows a real CRM holds that the generator does not make
+        con.execute(EDGE_ROWS)
     path = write_project(out, get_plugin_manager(entry_points_too=False)[1], lambda name, why: None)
     project = crmetrics.load(path)
     con = duckdb.connect(str(out / "demo.duckdb"), read_only=True)
