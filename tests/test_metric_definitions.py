@@ -31,7 +31,7 @@ LIFETIME = "(SELECT customer_id, COUNT(*) FILTER (WHERE status = 'completed') AS
 CUSTOMERS = f"FROM customers c LEFT JOIN {LIFETIME} l USING (customer_id) WHERE {within('c.signed_up_at')}"
 REVENUE = f"(SELECT SUM(amount) {ORDERS})"
 TARGET = f"(SELECT SUM(revenue_target) {TARGETS})"
-WON = f"(SELECT SUM(amount) FILTER (WHERE stage = 'closed_won') {OPPS})"
+WON = f"(SELECT SUM(amount) FROM opportunities WHERE stage = 'closed_won' AND {within('closed_at')})"  # closed now
 REPS = f"(SELECT COUNT(DISTINCT owner_rep_id) {OPPS})"
 REPEAT = f"(SELECT COUNT(*) FILTER (WHERE l.n >= 2) / COUNT(*) FILTER (WHERE l.n >= 1) {CUSTOMERS})"
 ATTRIBUTED = (
