@@ -461,3 +461,47 @@ def test_a_time_typed_measure_dimension_must_take_a_min_or_max(tmp_path):
         crmetrics.load(tmp_path / "crmetrics.yml")
     (issue,) = caught.value.issues
     assert issue.code == "CRM153" and issue.location.line == 8 and "not a sum ('orders.revenue')" in issue.message
+
+
+AGE_BANDS = """\
+version: 1
+name: orphan_bands
+entities:
+  customers:
+    sql: "SELECT * FROM (VALUES (1, 20), (2, 50), (3, NULL)) AS t(customer_id, age)"
+    key: customer_id
+    dimensions:
+      age_band: {expr: "CASE WHEN age < 35 THEN 'under 35' ELSE '35+' END"}
+  orders:
+    sql: >-
+      SELECT * FROM (VALUES (10, 1, 100), (11, 2, 200), (12, 3, 300), (13, NULL, 1000), (14, 9, 5000))
+      AS t(order_id, customer_id, amount)
+    key: order_id
+    joins: {customers: customer_id}
+    measures: {revenue: {agg: sum, expr: amount}}
+metrics:
+  revenue: {measure: orders.revenue}
+"""
+
+
+def test_an_expression_dimension_is_null_for_an_order_without_a_known_customer(tmp_path):
+    """The CASE's ELSE would put an orphan order under '35+': the expression describes customers that exist."""
+    import duckdb
+
+    import crmetrics
+
+    (tmp_path / "crmetrics.yml").write_text(AGE_BANDS)
+    project = crmetrics.load(tmp_path / "crmetrics.yml")
+    expected = (
+        duckdb.connect()
+        .execute("""
+        SELECT CASE WHEN c.customer_id IS NULL THEN NULL WHEN c.age < 35 THEN 'under 35' ELSE '35+' END, SUM(amount)
+        FROM (VALUES (10, 1, 100), (11, 2, 200), (12, 3, 300), (13, NULL, 1000), (14, 9, 5000))
+            AS o(order_id, customer_id, amount)
+        LEFT JOIN (VALUES (1, 20), (2, 50), (3, NULL)) AS c(customer_id, age) USING (customer_id)
+        GROUP BY 1""")
+        .fetchall()
+    )
+    assert_rows(project.query(["revenue"], by=["customers.age_band"]), {(band,): (v,) for band, v in expected})
+    assert dict(expected) == {"under 35": 100, "35+": 500, None: 6000}  # customer 3's unknown age is '35+' by the CASE
+    assert project.query(["revenue"], where="customers.age_band = '35+'").rows == [(500,)]

@@ -154,8 +154,17 @@ class Scope:
             return self.calendar.truncate(self.measured_time(value, dim), grain)  # type: ignore[arg-type]
         if dim.tenure is not None:
             return self.tenure(dim)
-        value = qualify(dim.expr, dim.entity)  # type: ignore[arg-type]
+        value = self.present(qualify(dim.expr, dim.entity), dim.entity)  # type: ignore[arg-type]
         return self.calendar.truncate(self.calendar.localize(value, dim), grain) if grain else value
+
+    def present(self, value: exp.Expression, entity: str) -> exp.Expression:
+        """`value` where the fact has a row of the joined `entity`, else NULL: an orphan order has no age band,
+        though `CASE WHEN age < 35 ... ELSE '35+' END` of its NULL columns would give one. A bare column is NULL
+        there already."""
+        if entity == self.fact or type(value) is exp.Column:
+            return value
+        key = column(self.model.entities[entity].key, entity)  # type: ignore[arg-type]
+        return exp.Case(ifs=[exp.If(this=exp.Not(this=exp.Is(this=key, expression=exp.Null())), true=value)])
 
     def tenure(self, dim: Dimension) -> exp.Expression:
         """Whole periods from the start the tenure dimension names to the time of its own entity's row."""

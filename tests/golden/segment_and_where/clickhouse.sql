@@ -8,10 +8,15 @@ WITH "dim_customers__lifetime_revenue" AS (
 ), "agg_orders" AS (
   SELECT
     CASE
-      WHEN "customers".age < 35
-      THEN 'under 35'
-      WHEN "customers".age >= 35
-      THEN '35+'
+      WHEN NOT (
+        "customers"."customer_id" IS NULL
+      )
+      THEN CASE
+        WHEN "customers".age < 35
+        THEN 'under 35'
+        WHEN "customers".age >= 35
+        THEN '35+'
+      END
     END AS "customers__age_band",
     SUM("orders".amount) AS "orders__revenue",
     COUNT(*) AS "orders__order_count",
@@ -40,10 +45,15 @@ WITH "dim_customers__lifetime_revenue" AS (
     )
   GROUP BY
     CASE
-      WHEN "customers".age < 35
-      THEN 'under 35'
-      WHEN "customers".age >= 35
-      THEN '35+'
+      WHEN NOT (
+        "customers"."customer_id" IS NULL
+      )
+      THEN CASE
+        WHEN "customers".age < 35
+        THEN 'under 35'
+        WHEN "customers".age >= 35
+        THEN '35+'
+      END
     END
 )
 SELECT
