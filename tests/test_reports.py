@@ -260,3 +260,21 @@ def test_kpi_trend_weeks_start_where_the_projects_weeks_start(tmp_path: Path) ->
     got = trend(tmp_path, "2024-06-01", "2024-07-06", "week", 3, "settings: {week_start: sunday}\n")
     assert got["order_count"] == {"2024-06-16": 0, "2024-06-23": 0, "2024-06-30": 2}
     assert got["revenue"] == pytest.approx({"2024-06-16": 0, "2024-06-23": 0, "2024-06-30": 75.5 + 30.0})
+
+
+def test_a_failing_section_is_named_in_the_error(tmp_path: Path) -> None:
+    """Tickets cannot reach orders: the report stops, and says which of its sections could not be built."""
+    fx.build(
+        tmp_path,
+        TREND_REPORT % ("2024-01-01", "2024-12-31", "month", 3)
+        + "      - {type: kpis, title: Service, metrics: [tickets]}\n",
+    )
+    with crmetrics.load(tmp_path / "crmetrics.yml") as project:
+        params = resolve_params(project.model.reports["trend"]["parameters"], where="orders.channel = 'online'")
+        with pytest.raises(
+            QueryError, match=r"^CRM300 section 2 \(kpis 'Service'\): 'orders.channel' for a measure of tickets"
+        ):
+            build_document(project, "trend", params)
+        document = build_document(project, "trend", params, keep_going=True)
+    [warning] = document["warnings"]
+    assert warning.startswith("section 2 (kpis 'Service'): CRM300")

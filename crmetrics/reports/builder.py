@@ -97,9 +97,14 @@ def build_document(
             try:
                 sections.append(getattr(builder, kind)(item))
             except Exception as error:
+                where = f"section {index + 1} ({kind} '{label}')"
+                if isinstance(error, CrmetricsError) and not keep_going:
+                    # the same error, saying which section of a long report raised it
+                    error.args = (f"{where}: {error.message}", *error.args[1:])
+                    raise
                 if not keep_going or not _recoverable(error, kind):
                     raise
-                message = f"section {index + 1} ({label}): {error}"
+                message = f"{where}: {error}"
                 warnings.append(message)
                 sections.append({"type": "error", "title": str(label), "description": "", "message": str(error)})
             if log:
