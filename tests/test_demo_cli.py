@@ -312,3 +312,11 @@ def test_pipeline_stage_counts_include_won_and_open_deals(demo: tuple[Path, str,
     )[0]
     assert tuple(got) == want
     assert want[0] >= want[1] >= want[2] >= want[3] > 0
+
+
+def test_demo_never_writes_over_a_project_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    mine = "version: 1\nname: acme\n"
+    (tmp_path / "crmetrics.yml").write_text(mine)
+    assert main(["demo", "--out", str(tmp_path), "--customers", "5"]) == 2
+    assert "is a project that `crmetrics demo` did not write" in capsys.readouterr().err
+    assert (tmp_path / "crmetrics.yml").read_text() == mine and not (tmp_path / "demo.duckdb").exists()

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.customers < 1:
         raise QueryError(f"--customers must be at least 1, got {args.customers}")
     out = Path(args.out)
+    _refuse_a_project_of_yours(out)
     started = time.perf_counter()
     sys.stderr.write(f"Building the demo CRM database ({args.customers:,} customers) in {out / DATABASE}\n")
     counts = build_demo_database(out / DATABASE, customers=args.customers, seed=args.seed, progress=_bar)
@@ -93,3 +94,14 @@ def _summary(document: dict, seconds: float, folder: Path) -> None:
     out.write(f"Done in {seconds:.1f} s. Ask it questions from its folder (the data ends on {LAST_DAY}):\n")
     out.write(f"  cd {shlex.quote(str(folder))} && crmetrics query -m revenue --by metric_time:quarter\n")
     out.write("Open the report:\n")
+
+
+def _refuse_a_project_of_yours(out: Path) -> None:
+    """The demo writes crmetrics.yml and model.yml into `out`: never over a project it did not write itself."""
+    from crmetrics.errors import QueryError
+
+    existing = out / "crmetrics.yml"
+    if existing.is_file() and "written by `crmetrics demo`" not in existing.read_text(errors="replace")[:500]:
+        raise QueryError(
+            f"{existing} is a project that `crmetrics demo` did not write; give --out a new or empty folder"
+        )
