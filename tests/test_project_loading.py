@@ -259,3 +259,15 @@ def test_table_output_prints_only_digits_that_are_in_the_data() -> None:
     assert [r[0] for r in rows] == ["1,000,000,000,123.43", "0.3", "2.675", "0"]
     # two places of the shortest decimal: 2.675 is 2.67499999999999982236431605997495353221893310546875 in binary
     assert [r[1] for r in rows] == ["1,000,000,000,123.43", "0.30", "2.68", "0.00"]
+
+
+def test_order_by_a_descending_name_needs_no_equals_sign(shop: Path, capsys, monkeypatch) -> None:
+    """`--order-by -revenue` reads as a descending order, not as an unknown option `-revenue`."""
+    import json
+
+    monkeypatch.chdir(shop)
+    assert main(["query", "-m", "revenue", "--by", "teams.name", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert main(["query", "-m", "revenue", "--by", "teams.name", "--order-by", "-revenue", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == sorted(rows, key=lambda r: -r["revenue"])
+    assert len({r["revenue"] for r in rows}) == len(rows) > 1  # distinct values: the order is the only one

@@ -46,7 +46,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_descending_order(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
@@ -64,6 +64,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a path the user gave cannot be read or written (-o, --out, ...): not a crmetrics bug
         sys.stderr.write(f"error: {CrmetricsError(_os_message(error), code='CRM001')}\n")
         return 2
+
+
+def _descending_order(argv: list[str]) -> list[str]:
+    """`--order-by -revenue` as `--order-by=-revenue`: argparse would take `-revenue` for an option."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--order-by" and arg.startswith("-") and arg != "--":
+            joined[-1] = f"--order-by={arg}"
+        else:
+            joined.append(arg)
+    return joined
 
 
 def _os_message(error: OSError) -> str:
