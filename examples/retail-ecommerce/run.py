@@ -55,6 +55,12 @@ def generate(folder: Path, customers: int = 2000, seed: int = 11) -> None:
             amount = round(total, 2) if rng.random() > 0.01 else None  # a few orders lost their amount
             orders.append((oid, cid, at, amount, weighted(rng, CHANNELS)))
             day += dt.timedelta(days=int(rng.expovariate(1 / (30 + 300 * (1 - loyalty)))) + 1)
+    guests = random.Random(seed + 1)  # guest checkouts: orders without a customer (no buyer's, no cohort's)
+    for _ in range(customers // 5):
+        oid, product = len(orders) + 1, guests.choice(products)
+        at = f"{start + dt.timedelta(days=guests.randrange(730))} {guests.randrange(8, 22):02d}:00:00"
+        lines.append((len(lines) + 1, oid, product[0], 1, product[3], at))
+        orders.append((oid, None, at, product[3], weighted(guests, CHANNELS)))
     write(data / "customers.csv", ("customer_id", "name", "country", "signed_up_at"), people)
     write(data / "products.csv", ("product_id", "name", "category", "price"), products)
     write(data / "orders.csv", ("order_id", "customer_id", "ordered_at", "amount", "channel"), orders)

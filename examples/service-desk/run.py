@@ -45,6 +45,10 @@ def generate(folder: Path, tickets: int = 6000, seed: int = 3) -> None:
         if resolved is not None and rng.random() < 0.35:
             late = hours > sla
             score = max(1, min(5, round(rng.gauss(3.2 if late else 4.3, 0.8))))
+            if t % 50 == 0:
+                score = None  # a blank answer: no response
+            elif t % 50 == 25:
+                score = 10  # answered on a 0-10 form: out of the 1-5 scale, no response
             surveys.append((t, score, resolved + dt.timedelta(hours=rng.randrange(1, 48))))
     path = folder / "desk.duckdb"
     path.unlink(missing_ok=True)
