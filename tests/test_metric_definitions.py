@@ -38,6 +38,7 @@ ATTRIBUTED = (
     "(SELECT SUM(r.revenue) FROM leads ld JOIN (SELECT customer_id, SUM(amount) AS revenue FROM orders "
     f"GROUP BY customer_id) r USING (customer_id) WHERE ld.converted_at IS NOT NULL AND {within('ld.created_at')})"
 )
+CSAT_SCALE = "csat_score BETWEEN 1 AND 5 AND csat_score = FLOOR(csat_score)"  # a blank or out-of-scale answer: none
 CLOSED = "stage IN ('closed_won', 'closed_lost')"  # a stage, as won is: a close date may be missing
 # the data keeps last_stage_reached for lost deals only; won and open deals got as far as their current stage
 QUALIFIED = "coalesce(last_stage_reached, stage) IN ('qualification', 'proposal', 'negotiation', 'closed_won')"
@@ -76,10 +77,11 @@ SQL = {
     "returning_customers": f"SELECT COUNT(*) FILTER (WHERE l.n >= 2) {CUSTOMERS}",
     "repeat_purchase_rate": f"SELECT {REPEAT}",
     "one_time_buyer_rate": f"SELECT 1 - {REPEAT}",
-    "csat": f"SELECT AVG(csat_score) {TICKETS}",
-    "csat_responses": f"SELECT COUNT(csat_score) {TICKETS}",
-    "satisfied_tickets": f"SELECT COUNT(*) FILTER (WHERE csat_score >= 4) {TICKETS}",
-    "csat_satisfied_rate": f"SELECT COUNT(*) FILTER (WHERE csat_score >= 4) / COUNT(csat_score) {TICKETS}",
+    "csat": f"SELECT AVG(csat_score) FILTER (WHERE {CSAT_SCALE}) {TICKETS}",
+    "csat_responses": f"SELECT COUNT(*) FILTER (WHERE {CSAT_SCALE}) {TICKETS}",
+    "satisfied_tickets": f"SELECT COUNT(*) FILTER (WHERE csat_score IN (4, 5)) {TICKETS}",
+    "csat_satisfied_rate": f"SELECT COUNT(*) FILTER (WHERE csat_score IN (4, 5)) "
+    f"/ COUNT(*) FILTER (WHERE {CSAT_SCALE}) {TICKETS}",
     "promoters": f"SELECT COUNT(*) FILTER (WHERE score IN (9, 10)) {NPS}",
     "detractors": f"SELECT COUNT(*) FILTER (WHERE score BETWEEN 0 AND 6 AND score = FLOOR(score)) {NPS}",
     "nps_responses": f"SELECT COUNT(*) FILTER (WHERE score BETWEEN 0 AND 10 AND score = FLOOR(score)) {NPS}",
@@ -105,6 +107,8 @@ NO_TIME = {"catalogue_size", "product_penetration"}
 EDGE_ROWS = """
 INSERT INTO nps_responses SELECT 900000 + i, 1, TIMESTAMP '2024-05-01', s
     FROM (VALUES (1, NULL), (2, 11), (3, -1)) AS t(i, s);  -- a blank and two out-of-scale answers: no responses
+INSERT INTO tickets (ticket_id, customer_id, opened_at, csat_score) SELECT 900000 + i, 1, TIMESTAMP '2024-04-01', s
+    FROM (VALUES (1, 9), (2, 0)) AS t(i, s);  -- out of the 1-5 scale: not satisfied, not a response
 INSERT INTO opportunities SELECT 900000, 1, 1, TIMESTAMP '2024-03-01', NULL, 'closed_won', NULL, 500, NULL;
 INSERT INTO orders SELECT 800000, NULL, TIMESTAMP '2024-06-01', 'online', 'completed', 300, 1;  -- nobody's order
 INSERT INTO orders SELECT 900000 + ROW_NUMBER() OVER (ORDER BY customer_id), customer_id, TIMESTAMP '2024-06-02',
