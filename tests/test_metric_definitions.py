@@ -34,9 +34,14 @@ TARGET = f"(SELECT SUM(revenue_target) {TARGETS})"
 WON = f"(SELECT SUM(amount) FROM opportunities WHERE stage = 'closed_won' AND {within('closed_at')})"  # closed now
 REPS = f"(SELECT COUNT(DISTINCT owner_rep_id) {OPPS})"
 REPEAT = f"(SELECT COUNT(*) FILTER (WHERE l.n >= 2) / COUNT(*) FILTER (WHERE l.n >= 1) {CUSTOMERS})"
+FIRST_TOUCH = (  # each customer's earliest converted lead
+    "(SELECT arg_min(lead_id, (converted_at, lead_id)) AS lead_id, customer_id FROM leads "
+    "WHERE converted_at IS NOT NULL GROUP BY customer_id)"
+)
+COMPLETED = "(SELECT customer_id, SUM(amount) AS revenue FROM orders WHERE status = 'completed' GROUP BY customer_id)"
 ATTRIBUTED = (
-    "(SELECT SUM(r.revenue) FROM leads ld JOIN (SELECT customer_id, SUM(amount) AS revenue FROM orders "
-    f"GROUP BY customer_id) r USING (customer_id) WHERE ld.converted_at IS NOT NULL AND {within('ld.created_at')})"
+    f"(SELECT SUM(r.revenue) FROM leads ld JOIN {FIRST_TOUCH} f USING (lead_id) JOIN {COMPLETED} r "
+    f"ON r.customer_id = f.customer_id WHERE {within('ld.created_at')})"
 )
 CSAT_SCALE = "csat_score BETWEEN 1 AND 5 AND csat_score = FLOOR(csat_score)"  # a blank or out-of-scale answer: none
 CLOSED = "stage IN ('closed_won', 'closed_lost')"  # a stage, as won is: a close date may be missing
@@ -109,6 +114,8 @@ INSERT INTO nps_responses SELECT 900000 + i, 1, TIMESTAMP '2024-05-01', s
     FROM (VALUES (1, NULL), (2, 11), (3, -1)) AS t(i, s);  -- a blank and two out-of-scale answers: no responses
 INSERT INTO tickets (ticket_id, customer_id, opened_at, csat_score) SELECT 900000 + i, 1, TIMESTAMP '2024-04-01', s
     FROM (VALUES (1, 9), (2, 0)) AS t(i, s);  -- out of the 1-5 scale: not satisfied, not a response
+INSERT INTO leads SELECT 900000, TIMESTAMP '2024-02-01', 'web', 'DE', TIMESTAMP '2024-09-01', customer_id, 10
+    FROM leads WHERE converted_at >= TIMESTAMP '2024-03-01' ORDER BY lead_id LIMIT 1;  -- the same customer, again
 INSERT INTO opportunities SELECT 900000, 1, 1, TIMESTAMP '2024-03-01', NULL, 'closed_won', NULL, 500, NULL;
 INSERT INTO orders SELECT 800000, NULL, TIMESTAMP '2024-06-01', 'online', 'completed', 300, 1;  -- nobody's order
 INSERT INTO orders SELECT 900000 + ROW_NUMBER() OVER (ORDER BY customer_id), customer_id, TIMESTAMP '2024-06-02',
@@ -148,9 +155,9 @@ def test_breakdowns_add_up_and_keep_nulls(demo) -> None:
     project, con = demo
     by_source = dict(project.query(["channel_roi"], by=["leads.source"], where=PERIOD).rows)
     expected = con.execute(
-        "SELECT source, (SUM(CASE WHEN ld.converted_at IS NOT NULL THEN r.revenue END) - SUM(cost)) / SUM(cost) "
-        "FROM leads ld LEFT JOIN (SELECT customer_id, SUM(amount) AS revenue FROM orders GROUP BY customer_id) r "
-        f"USING (customer_id) WHERE {within('ld.created_at')} GROUP BY source"
+        "SELECT source, (COALESCE(SUM(r.revenue), 0) - SUM(cost)) / SUM(cost) "
+        f"FROM leads ld LEFT JOIN {FIRST_TOUCH} f USING (lead_id) LEFT JOIN {COMPLETED} r "
+        f"ON r.customer_id = f.customer_id WHERE {within('ld.created_at')} GROUP BY source"
     ).fetchall()
     assert by_source == {s: pytest.approx(float(v)) for s, v in expected}
     penetration = project.query(["product_penetration", "catalogue_size"], by=["products.category"]).rows
