@@ -154,13 +154,13 @@ def _cell(value: Any, kind: str = "number") -> str:
     value = plain(value)
     if value is None:
         return "NULL"
-    if isinstance(value, float) and math.isfinite(value):
+    if isinstance(value, float):  # finite: plain() made NaN and infinity None
         # the shortest decimal that is this float (what JSON shows): 1000000000123.43 is ...123.4300537 in binary,
         # and formatting the binary value to 4 places would print a digit that is not in the data
         value = decimal.Decimal(repr(value))
-    if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool) and kind in NUMBER_FORMATS:
+    if isinstance(value, int | decimal.Decimal) and not isinstance(value, bool) and kind in NUMBER_FORMATS:
         return _no_negative_zero(NUMBER_FORMATS[kind].format(value))
-    if isinstance(value, float | decimal.Decimal):
+    if isinstance(value, decimal.Decimal):
         text = f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else f"{value:.6g}"
         return _no_negative_zero(text)
     if isinstance(value, int) and not isinstance(value, bool):

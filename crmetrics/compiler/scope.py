@@ -163,8 +163,12 @@ class Scope:
         there already."""
         if entity == self.fact or type(value) is exp.Column:
             return value
+        return exp.Case(ifs=[exp.If(this=self.has_row(entity), true=value)])
+
+    def has_row(self, entity: str) -> exp.Expression:
+        """The joined `entity` has a row for the fact row: its key is not NULL (a LEFT JOIN that found nothing)."""
         key = column(self.model.entities[entity].key, entity)  # type: ignore[arg-type]
-        return exp.Case(ifs=[exp.If(this=exp.Not(this=exp.Is(this=key, expression=exp.Null())), true=value)])
+        return exp.Not(this=exp.Is(this=key, expression=exp.Null()))
 
     def tenure(self, dim: Dimension) -> exp.Expression:
         """Whole periods from the start the tenure dimension names to the time of its own entity's row."""
@@ -194,10 +198,7 @@ class Scope:
         measure = self.model.measure(dim.measure)  # type: ignore[arg-type]
         if measure is None or measure.agg not in ADDITIVE | COUNTING:
             return value
-        entity = self.model.entities[dim.entity]
-        key = column(entity.key, dim.entity)  # type: ignore[arg-type]
-        present = exp.Not(this=exp.Is(this=key, expression=exp.Null()))
-        return exp.Case(ifs=[exp.If(this=present, true=coalesce_zero(value))])
+        return exp.Case(ifs=[exp.If(this=self.has_row(dim.entity), true=coalesce_zero(value))])
 
     def condition(self, tree: exp.Expression, what: str) -> exp.Expression:
         """A filter over references, rewritten into this scope's columns."""
@@ -220,8 +221,7 @@ class Scope:
         condition = self.condition(segment.where, f"segment '{name}'")
         if segment.entity == self.fact:
             return condition
-        key = column(self.model.entities[segment.entity].key, segment.entity)  # type: ignore[arg-type]
-        return exp.and_(exp.Not(this=exp.Is(this=key, expression=exp.Null())), condition, copy=False)
+        return exp.and_(self.has_row(segment.entity), condition, copy=False)
 
     def row_filter(self, entity: str) -> exp.Expression | None:
         tree = self.model.row_filters.get(entity)

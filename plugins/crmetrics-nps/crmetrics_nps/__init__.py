@@ -2,8 +2,9 @@
 `crmetrics` -> `nps = "crmetrics_nps"`.
 
 Promoters answer 9-10, passives 7-8, detractors 0-6; NPS = 100 * (promoters - detractors) / responses. NPS is a
-0-10 integer scale: answers that are NULL, outside 0-10 or not whole numbers (6.5) are not responses. The work is one SQL statement per table, built with sqlglot over
-`AnalysisContext.frame`, so it runs in the database and honours where, segments and row filters.
+0-10 integer scale: answers that are NULL, outside 0-10 or not whole numbers (6.5) are not responses. The work is
+one SQL statement per table, built with sqlglot over `AnalysisContext.frame`, so it runs in the database and
+honours where, segments and row filters.
 """
 
 from __future__ import annotations
